@@ -1,0 +1,1 @@
+"""The serving side: reads only what the compiler generated, never the HOCON specs."""
