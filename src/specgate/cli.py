@@ -12,7 +12,37 @@ def parser() -> argparse.ArgumentParser:
     from specgate_codegen.cli import add_compile_parser
 
     add_compile_parser(sub)
+    serve = sub.add_parser("serve", help="run the gateway (settings from SPECGATE_* variables)")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1, or SPECGATE_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8008, or SPECGATE_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(run=run_serve)
     return p
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Start uvicorn with the app factory; flags become SPECGATE_* so every worker reads the same."""
+    import os
+
+    import uvicorn
+
+    from specgate.runtime.settings import Settings
+
+    if args.host:
+        os.environ["SPECGATE_HOST"] = args.host
+    if args.port:
+        os.environ["SPECGATE_PORT"] = str(args.port)
+    settings = Settings.from_env()
+    uvicorn.run(
+        "specgate.runtime.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

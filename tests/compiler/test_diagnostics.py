@@ -156,3 +156,20 @@ def test_a_dangling_base_does_not_hide_other_problems_of_the_same_file(tmp_path,
     assert len(errors) == 2
     assert "unknown-base: [svc.a 2.5]" in errors[0]
     assert "missing-response: [svc.a 2.6]" in errors[1]
+
+
+def test_error_catalogue_problems_are_reported(tmp_path, capsys):
+    write(tmp_path, "svc.conf", GOOD)
+    write(tmp_path, "errors.conf", """
+        400 {
+            _: "bad_request"
+            12: ["validation_error", "validation error"]
+            13: ["validation_error", "again"]
+            14: "not a pair"
+        }
+        """)
+    errors = compile_errors(tmp_path, capsys)
+    assert errors == [
+        "schemas/errors.conf:4: error duplicate-error-name: 400/13: name 'validation_error' is already 400/12",
+        "schemas/errors.conf:5: error bad-error-entry: 400/14 must be a numeric subcode with [name, message]",
+    ]

@@ -83,6 +83,18 @@ class Validators:
         self._request = {
             key: jsonschema_rs.Draft7Validator(_lenient(tables.schemas[key]), validate_formats=False) for key in keys
         }
+        self._response: dict[str, Any] = {}  # built on first use: only dev and test check responses
+
+    def check_response(self, schema_key: str, data: Any) -> None:
+        """Raise when a handler's answer breaks its response schema (a bug in the handler or spec)."""
+        validator = self._response.get(schema_key)
+        if validator is None:
+            schema = self.tables.schemas[schema_key]
+            validator = self._response[schema_key] = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
+        if not validator.is_valid(data):
+            error = next(iter(validator.iter_errors(data)))
+            path = format_path(list(error.instance_path)) or "(root)"
+            raise ResponseValidationError(f"response breaks its schema at {path}: {error.message}")
 
     def entry(self, endpoint: str, version: str | Version) -> tuple[Endpoint, VersionEntry]:
         """The endpoint and the version entry serving a client pin (the floor rule)."""
@@ -123,6 +135,10 @@ class Validators:
         key = entry.request or entry.batch_request
         assert key is not None  # the compiler guarantees one of them
         return self.check(key, payload)
+
+
+class ResponseValidationError(RuntimeError):
+    """A handler answered something its own response schema forbids."""
 
 
 def _explain(e: jsonschema_rs.ValidationError) -> RequestValidationError:

@@ -1,0 +1,385 @@
+"""The production document store: MongoDB through PyMongo's async client.
+
+Every raw MongoDB construct of the project lives in this module. It uses only the forms that are
+right on real MongoDB and on the embedded test server nx-27017 (see shared/docs/mongo-test-server.md):
+whole-document writes (``insert_one``; compare-and-swap ``replace_one`` on ``_id`` + ``company`` +
+``rev``), top-level projections (nested values are picked in Python), the safe query subset (no
+``$not``; regexes as ``{"$regex": str, "$options": "i"}``), counts through ``aggregate`` with
+``$match`` + ``$count`` (never ``count_documents``), and unique indexes that ignore documents missing
+a field (``partialFilterExpression`` with ``$exists``). No transactions.
+
+A document's ``id`` is stored as ``_id``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Iterable, Sequence
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, OperationFailure
+
+from specgate.adapters.ports import (
+    All,
+    And,
+    Document,
+    DuplicateKey,
+    Eq,
+    Exists,
+    Filter,
+    In,
+    Index,
+    NotIn,
+    Or,
+    Range,
+    Regex,
+    StoreUnavailable,
+)
+
+__all__ = ["MongoStore"]
+
+_NOTHING: dict[str, Any] = {"_id": {"$in": []}}  # matches no document ($or: [] is an error)
+_DEFAULT_DATABASE = "specgate"
+_SCALARS = (str, int, float, bool)
+
+
+# --- shared value helpers (the same rules as the SQLite adapter) ---------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """Drop None-valued keys recursively (through lists too); tuples become lists."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"document keys must be strings, not {key!r}")
+            if item is not None:
+                out[key] = _clean(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+def _prepare(doc: Document) -> Document:
+    if not isinstance(doc, dict):
+        raise TypeError("a document is a dict")
+    if not isinstance(doc.get("id"), str) or not doc["id"]:
+        raise ValueError("a document needs a non-empty string 'id'")
+    if not isinstance(doc.get("company"), str):
+        raise ValueError("a document needs a string 'company'")
+    if "_id" in doc:
+        raise ValueError("'_id' is reserved; documents use 'id'")
+    return _clean(doc)
+
+
+def _value_rank(value: Any) -> tuple:
+    """Sort key across types in MongoDB's order: numbers, strings, objects, arrays, booleans."""
+    if isinstance(value, bool):
+        return (4, value)
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2 if isinstance(value, dict) else 3, repr(value))
+
+
+def _distinct_sorted(values: Iterable[Any]) -> list[Any]:
+    seen: dict[tuple, Any] = {}
+    for value in values:
+        if value is None:
+            continue
+        seen.setdefault(_value_rank(value), value)
+    return [seen[key] for key in sorted(seen)]
+
+
+def _field(field: str) -> str:
+    """The MongoDB path for a port field name: ``id`` is ``_id``; segments may not start with ``$``."""
+    if not isinstance(field, str) or not field:
+        raise ValueError(f"bad field name {field!r}")
+    for segment in field.split("."):
+        if not segment or segment.startswith("$") or "\x00" in segment:
+            raise ValueError(f"bad field name {field!r}")
+    return "_id" if field == "id" else field
+
+
+def _to_mongo(doc: Document) -> Document:
+    body = {"_id": doc["id"]}
+    body.update((k, v) for k, v in doc.items() if k != "id")
+    return body
+
+
+def _from_mongo(raw: Document, fields: Sequence[str] | None = None) -> Document:
+    doc = {"id": raw["_id"]}
+    if fields is None:
+        doc.update((k, v) for k, v in raw.items() if k != "_id")
+    else:
+        doc.update((f, raw[f]) for f in fields if f != "id" and f in raw)
+    return doc
+
+
+def _projection(fields: Sequence[str] | None) -> dict[str, int] | None:
+    if fields is None:
+        return None
+    for field in fields:
+        if "." in field:
+            raise ValueError(f"projections name top-level fields only, not {field!r}")
+        _field(field)
+    return {"_id": 1, **{f: 1 for f in fields if f != "id"}}
+
+
+def _scalars(values: Iterable[Any]) -> list[Any]:
+    out = list(values)
+    for value in out:
+        if not isinstance(value, _SCALARS):
+            raise TypeError(f"filters compare scalar values only, not {value!r}")
+    return out
+
+
+def _query(f: Filter) -> dict[str, Any]:
+    """A port filter as a query in the subset that MongoDB and nx-27017 agree on."""
+    if isinstance(f, Eq):
+        if f.value is None:
+            return {_field(f.field): {"$exists": False}}
+        return {_field(f.field): _scalars((f.value,))[0]}
+    if isinstance(f, In):
+        present = _scalars(v for v in f.values if v is not None)
+        query = {_field(f.field): {"$in": present}}
+        if len(present) != len(f.values):
+            query = {"$or": [query, {_field(f.field): {"$exists": False}}]} if present else {_field(f.field): {"$exists": False}}
+        return query
+    if isinstance(f, NotIn):
+        present = _scalars(v for v in f.values if v is not None)
+        condition: dict[str, Any] = {"$nin": present}
+        if len(present) != len(f.values):
+            condition["$exists"] = True
+        return {_field(f.field): condition}
+    if isinstance(f, All):
+        if not f.values:
+            return dict(_NOTHING)
+        return {_field(f.field): {"$all": _scalars(f.values)}}
+    if isinstance(f, Range):
+        bounds = {op: v for op, v in (("$gt", f.gt), ("$gte", f.gte), ("$lt", f.lt), ("$lte", f.lte)) if v is not None}
+        if not bounds:
+            return {}
+        _scalars(bounds.values())
+        return {_field(f.field): bounds}
+    if isinstance(f, Regex):
+        re.compile(f.pattern)  # fail early on a bad pattern, as the SQLite adapter does
+        condition = {"$regex": f.pattern}
+        if f.ignore_case:
+            condition["$options"] = "i"
+        return {_field(f.field): condition}
+    if isinstance(f, Exists):
+        return {_field(f.field): {"$exists": bool(f.present)}}
+    if isinstance(f, And):
+        items = [q for q in (_query(item) for item in f.items) if q]
+        if not items:
+            return {}
+        return items[0] if len(items) == 1 else {"$and": items}
+    if isinstance(f, Or):
+        if not f.items:
+            return dict(_NOTHING)
+        items = [_query(item) for item in f.items]
+        if any(not q for q in items):
+            return {}
+        return items[0] if len(items) == 1 else {"$or": items}
+    raise TypeError(f"not a filter: {f!r}")
+
+
+def _scoped(companies: Sequence[str], where: Filter | None, **exact: Any) -> dict[str, Any]:
+    if isinstance(companies, str):
+        raise TypeError("companies is a sequence of company ids, not a string")
+    query: dict[str, Any] = {**exact, "company": {"$in": list(companies)}}
+    if where is not None:
+        extra = _query(where)
+        if extra:
+            query = {"$and": [query, extra]}
+    return query
+
+
+def _guarded(method):
+    """Connection failures (server selection timeouts, lost connections) become StoreUnavailable."""
+
+    @functools.wraps(method)
+    async def wrapper(self: "MongoStore", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except ConnectionFailure as exc:  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
+            raise StoreUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class MongoStore:
+    """A ``DocumentStore`` on MongoDB. ``database`` defaults to the URL's database, else ``specgate``;
+    ``client_options`` go to ``AsyncMongoClient`` (e.g. ``serverSelectionTimeoutMS``)."""
+
+    def __init__(self, url: str, database: str | None = None, **client_options: Any):
+        self.url = url
+        self.database_name = database
+        self._options = {"serverSelectionTimeoutMS": 5000, **client_options}
+        self._client: AsyncMongoClient | None = None
+        self._db = None
+
+    # lifecycle
+
+    @_guarded
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        client: AsyncMongoClient = AsyncMongoClient(self.url, **self._options)
+        try:
+            name = self.database_name
+            if name is None:
+                try:
+                    name = client.get_default_database().name
+                except ConfigurationError:
+                    name = _DEFAULT_DATABASE
+            await client.admin.command("ping")
+        except BaseException:
+            await client.close()
+            raise
+        self.database_name = name
+        self._client, self._db = client, client[name]
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client, self._db = self._client, None, None
+            await client.close()
+
+    async def drop_database(self) -> None:
+        """Remove this store's whole database (tests and benchmarks only)."""
+        await self._client.drop_database(self.database_name)
+
+    # internals
+
+    def _col(self, collection: str):
+        if self._db is None:
+            raise RuntimeError("MongoStore is not open")
+        if not isinstance(collection, str) or not collection or "$" in collection or collection.startswith("system."):
+            raise ValueError(f"bad collection name {collection!r}")
+        return self._db[collection]
+
+    async def _clash(self, collection: str, exc: OperationFailure) -> DuplicateKey:
+        """DuplicateKey naming the fields of the unique index that refused the write."""
+        details = exc.details or {}
+        pattern = details.get("keyPattern")
+        if isinstance(pattern, dict) and pattern:
+            return DuplicateKey(collection, ["id" if k == "_id" else k for k in pattern])
+        message = str(details.get("errmsg") or exc)
+        try:
+            info = await self._col(collection).index_information()
+        except OperationFailure:
+            info = {}
+        named = [name for name in info if name != "_id_" and name in message]
+        if named:
+            keys = info[max(named, key=len)]["key"]
+            return DuplicateKey(collection, ["id" if k == "_id" else k for k, _ in keys])
+        return DuplicateKey(collection, ["id"] if "_id" in message else [])
+
+    # the port
+
+    @_guarded
+    async def ensure_indexes(self, collection: str, indexes: Sequence[Index]) -> None:
+        col = self._col(collection)
+        for index in indexes:
+            if not index.fields:
+                raise ValueError("an index needs at least one field")
+            keys = [(_field(f), 1) for f in index.fields]
+            if index.unique:
+                partial = {path: {"$exists": True} for path, _ in keys}
+                try:
+                    await col.create_index(keys, unique=True, partialFilterExpression=partial)
+                except OperationFailure as exc:
+                    if exc.code == 11000:
+                        raise await self._clash(collection, exc) from exc
+                    raise
+            else:
+                await col.create_index(keys)
+
+    @_guarded
+    async def insert(self, collection: str, doc: Document) -> Document:
+        col = self._col(collection)
+        stored = _prepare(doc)
+        stored["rev"] = 1
+        try:
+            await col.insert_one(_to_mongo(stored))
+        except DuplicateKeyError as exc:
+            raise await self._clash(collection, exc) from exc
+        return stored
+
+    @_guarded
+    async def get(
+        self, collection: str, id: str, *, companies: Sequence[str], fields: Sequence[str] | None = None
+    ) -> Document | None:
+        raw = await self._col(collection).find_one(_scoped(companies, None, _id=id), _projection(fields))
+        return None if raw is None else _from_mongo(raw, fields)
+
+    @_guarded
+    async def find(
+        self,
+        collection: str,
+        *,
+        companies: Sequence[str],
+        where: Filter | None = None,
+        order: Sequence[tuple[str, bool]] = (),
+        skip: int = 0,
+        limit: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[Document]:
+        if limit is not None and limit <= 0:
+            return []
+        sort = [(_field(field), -1 if descending else 1) for field, descending in order]
+        if not any(path == "_id" for path, _ in sort):
+            sort.append(("_id", 1))
+        cursor = self._col(collection).find(_scoped(companies, where), _projection(fields), sort=sort)
+        if skip:
+            cursor = cursor.skip(int(skip))
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        return [_from_mongo(raw, fields) async for raw in cursor]
+
+    @_guarded
+    async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
+        cursor = await self._col(collection).aggregate([{"$match": _scoped(companies, where)}, {"$count": "n"}])
+        rows = await cursor.to_list()
+        return int(rows[0]["n"]) if rows else 0
+
+    @_guarded
+    async def distinct(
+        self, collection: str, field: str, *, companies: Sequence[str], where: Filter | None = None
+    ) -> list[Any]:
+        values = await self._col(collection).distinct(_field(field), _scoped(companies, where))
+        return _distinct_sorted(values)
+
+    @_guarded
+    async def replace(self, collection: str, doc: Document, *, expected_rev: int) -> Document | None:
+        col = self._col(collection)
+        stored = _prepare(doc)
+        stored["rev"] = int(expected_rev) + 1
+        match = {"_id": stored["id"], "company": stored["company"], "rev": int(expected_rev)}
+        try:
+            result = await col.replace_one(match, _to_mongo(stored))
+        except DuplicateKeyError as exc:
+            raise await self._clash(collection, exc) from exc
+        return stored if result.matched_count == 1 else None
+
+    @_guarded
+    async def delete(
+        self, collection: str, id: str, *, companies: Sequence[str], expected_rev: int | None = None
+    ) -> bool:
+        exact: dict[str, Any] = {"_id": id}
+        if expected_rev is not None:
+            exact["rev"] = int(expected_rev)
+        result = await self._col(collection).delete_one(_scoped(companies, None, **exact))
+        return result.deleted_count == 1
+
+    @_guarded
+    async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
+        result = await self._col(collection).delete_many(_scoped(companies, where))
+        return result.deleted_count

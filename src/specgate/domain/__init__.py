@@ -1,0 +1,1 @@
+"""Business rules over the ports: no HTTP, no backend queries."""

@@ -1,0 +1,135 @@
+"""create_app(settings): the ASGI application, with its adapters opened and closed by the lifespan.
+
+RPC calls go to the raw-ASGI frontend; Starlette serves the few other routes and the lifespan. The
+choice of adapters happens here and nowhere else: MongoDB when ``SPECGATE_MONGO_URL`` is set, else the
+embedded SQLite store in the data directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from specgate.domain import accounts as accounts_module
+from specgate.domain.accounts import Accounts
+from specgate.domain.tokens import TokenIssuer
+from specgate.handlers.context import Services
+
+from .registry import Handlers
+from .rpc import RpcApp
+from .settings import Settings
+from .tables import load
+from .validate import Validators
+
+log = logging.getLogger("specgate")
+
+
+def _secret_file(path: Path, size: int = 32) -> str:
+    """A secret generated once and kept in the data directory (mode 0600)."""
+    if path.is_file():
+        return path.read_text().strip()
+    value = secrets.token_hex(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def make_store(settings: Settings):
+    if settings.mongo_url:
+        from specgate.adapters.mongo import MongoStore
+
+        return MongoStore(settings.mongo_url)
+    from specgate.adapters.sqlite import SqliteStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(str(settings.data_dir / "specgate.db"))
+
+
+def create_app(settings: Settings | None = None, *, announce: bool = False) -> Any:
+    settings = settings or Settings.from_env()
+    tables = load(drafts=settings.enable_drafts)
+    store = make_store(settings)
+    secret = settings.auth_secret or _secret_file(settings.data_dir / "auth_secret")
+    tokens = TokenIssuer(
+        secret=secret.encode(),
+        api_version=str(tables.max_version),
+        server_version=settings.server_version,
+        env=settings.env,
+        lifetime=settings.token_lifetime,
+    )
+    services = Services(store, Accounts(store), tokens, tables.max_version, settings)
+    services.extra["installation_id"] = uuid.uuid5(uuid.NAMESPACE_URL, secret).hex
+    rpc = RpcApp(tables, Validators(tables), Handlers(tables), services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette):
+        await store.open()
+        await services.accounts.prepare()
+        from specgate.domain import setup
+
+        await setup.prepare(store)
+        provisioned = await services.accounts.provision(settings.access_key, settings.secret_key)
+        if announce:
+            _announce(settings, provisioned)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def live(_request):
+        return JSONResponse({"status": "ok"})
+
+    starlette = Starlette(routes=[Route("/health/live", live)], lifespan=lifespan)
+    own_paths = {"/health/live"}
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in own_paths:
+            await rpc(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
+
+    app.services = services  # type: ignore[attr-defined]  # for tests and tools
+    app.rpc = rpc  # type: ignore[attr-defined]
+    return app
+
+
+def _announce(settings: Settings, provisioned: accounts_module.Provisioned) -> None:
+    saved = settings.data_dir / "credentials.json"
+    secret = provisioned.secret_key
+    if secret and not settings.secret_key:  # generated now: keep it so later starts can show it again
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"access_key": provisioned.access_key, "secret_key": secret}, f)
+    elif secret is None and saved.is_file():
+        stored = json.loads(saved.read_text())
+        if stored.get("access_key") == provisioned.access_key:
+            secret = stored["secret_key"]
+    where = f"MongoDB at {settings.mongo_url}" if settings.mongo_url else f"SQLite in {settings.data_dir.resolve()}"
+    url = f"http://{settings.host}:{settings.port}"
+    print(
+        f"specgate listening on {url}\n"
+        f"  documents: {where}\n"
+        f"  credentials: CLEARML_API_HOST={url} CLEARML_API_ACCESS_KEY={provisioned.access_key} "
+        f"CLEARML_API_SECRET_KEY={secret or '(set when first created; see SPECGATE_SECRET_KEY)'}",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+def app_from_env() -> Any:
+    """Factory for ``uvicorn --factory`` and ``specgate serve``."""
+    return create_app(announce=True)

@@ -1,0 +1,105 @@
+"""End-to-end harness: the real server (uvicorn, embedded SQLite store) on a free loopback port.
+
+``server`` starts one per test module with its own data directory and known credentials; ``api``
+is a small raw-HTTP client that logs in and returns whole envelopes, for asserting codes and messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from specgate.runtime.app import create_app
+from specgate.runtime.settings import Settings
+
+ACCESS_KEY = "SPECGATETESTACCESSKEY000000001"
+SECRET_KEY = "specgate-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    access_key: str
+    secret_key: str
+    data_dir: Path
+    app: object
+
+
+def start_server(data_dir: Path, **overrides) -> tuple[Server, uvicorn.Server, threading.Thread]:
+    port = free_port()
+    settings = Settings(
+        env="test", host="127.0.0.1", port=port, data_dir=data_dir,
+        access_key=ACCESS_KEY, secret_key=SECRET_KEY, validate_responses=True, enable_drafts=False,
+        **overrides,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return Server(f"http://127.0.0.1:{port}", ACCESS_KEY, SECRET_KEY, data_dir, app), server, thread
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    info, uv, thread = start_server(tmp_path_factory.mktemp("specgate-data"))
+    yield info
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+class Api:
+    """Raw HTTP as the SDK sends it (GET with a JSON body), returning (HTTP status, envelope)."""
+
+    def __init__(self, server: Server, version: str = "2.23"):
+        self.server, self.version = server, version
+        self.http = httpx.Client(base_url=server.url, timeout=30)
+        basic = base64.b64encode(f"{server.access_key}:{server.secret_key}".encode()).decode()
+        status, body = self.raw("GET", "/auth.login", headers={"Authorization": f"Basic {basic}"})
+        assert status == 200, body
+        self.token = body["data"]["token"]
+
+    def close(self) -> None:
+        self.http.close()
+
+    def raw(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
+        response = self.http.request(method, path, **kwargs)
+        self.http.cookies.clear()  # calls authenticate explicitly, never through a login cookie
+        return response.status_code, response.json()
+
+    def call(self, endpoint: str, version: str | None = None, **data) -> tuple[int, dict]:
+        prefix = f"/v{version or self.version}" if (version or self.version) else ""
+        return self.raw(
+            "POST", f"{prefix}/{endpoint}", json=data, headers={"Authorization": f"Bearer {self.token}"}
+        )
+
+    def ok(self, endpoint: str, version: str | None = None, **data) -> dict:
+        status, body = self.call(endpoint, version, **data)
+        assert status == 200, body["meta"]
+        return body["data"]
+
+
+@pytest.fixture(scope="module")
+def api(server: Server):
+    client = Api(server)
+    yield client
+    client.close()
