@@ -20,16 +20,31 @@ class Effective:
     missing: list[str] = field(default_factory=list)  # $ref strings that name no definition
 
 
+# Keywords whose value is a subschema, a list of subschemas, or a map of names to subschemas. Only
+# these are walked: data keywords (default, enum, const, examples, x-*) keep a "type" key as data.
+_ONE = ("additionalProperties", "additionalItems", "items", "not", "if", "then", "else", "contains", "propertyNames")
+_MANY = ("allOf", "anyOf", "oneOf", "items")
+_MAP = ("properties", "patternProperties", "definitions", "dependencies")
+
+
 def _fix_types(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {k: _fix_types(v) for k, v in node.items()}
-        t = node.get("type", "")
-        if t is None or isinstance(t, list):
-            out["type"] = "null" if t is None else ["null" if x is None else x for x in t]
-        return out
-    if isinstance(node, list):
-        return [_fix_types(v) for v in node]
-    return node
+    """HOCON ``null`` in a schema's ``type`` becomes ``"null"``, in every subschema and nowhere else."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    t = node.get("type", "")
+    if t is None or isinstance(t, list):
+        out["type"] = "null" if t is None else ["null" if x is None else x for x in t]
+    for key in _ONE:
+        if isinstance(node.get(key), dict):
+            out[key] = _fix_types(node[key])
+    for key in _MANY:
+        if isinstance(node.get(key), list):
+            out[key] = [_fix_types(v) for v in node[key]]
+    for key in _MAP:
+        if isinstance(node.get(key), dict):
+            out[key] = {name: _fix_types(v) if isinstance(v, dict) else v for name, v in node[key].items()}
+    return out
 
 
 def refs(node: Any) -> Iterator[str]:

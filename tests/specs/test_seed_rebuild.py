@@ -16,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT.parent / "shared" / "seeds"
 
 
+MARKER = "// ---- specgate corrections ----"
+
+
+def seed_part(rebuilt: str) -> str:
+    """The rebuilt file up to its corrections section (the part that must equal the seed)."""
+    return rebuilt.split(MARKER)[0]
+
+
 def tokens(text: str) -> list[str]:
     out = []
     for m in _TOKEN.finditer(text):
@@ -55,14 +63,14 @@ def strip_page_debris(text: str) -> str:
 
 
 def test_tasks_conf_is_seed_000_with_its_lines_back():
-    rebuilt = (ROOT / "schemas" / "tasks.conf").read_text()
+    rebuilt = seed_part((ROOT / "schemas" / "tasks.conf").read_text())
     code, original = without_comments(rebuilt, seed("000"))
     assert tokens(code) == tokens(original)
     assert len(rebuilt.splitlines()) > 2000  # one statement a line, not one long line
 
 
 def test_projects_conf_is_seed_001_without_page_debris():
-    rebuilt = (ROOT / "schemas" / "projects.conf").read_text()
+    rebuilt = seed_part((ROOT / "schemas" / "projects.conf").read_text())
     code, original = without_comments(rebuilt, strip_page_debris(seed("001")))
     assert tokens(code) == tokens(original)
 
@@ -76,3 +84,14 @@ def test_every_seed_action_and_version_is_compiled():
         versions = set(re.findall(r'"(\d+\.\d+)"\s*[:{]', text))
         compiled = {k for a in lock["services"][service]["actions"].values() for k in a["versions"]}
         assert versions <= compiled, versions - compiled
+
+
+def test_corrections_only_touch_actions_and_versions_of_the_seed():
+    """The corrections section may fix existing blocks, never add actions or versions of its own."""
+    from specgate_codegen.hocon import locate
+
+    for name in ("tasks.conf", "projects.conf"):
+        text = (ROOT / "schemas" / name).read_text()
+        seed_keys = {k[:2] for k in locate(seed_part(text)) if len(k) >= 2}
+        fixes = {k[:2] for k in locate(text.split(MARKER)[1]) if len(k) >= 2}
+        assert fixes and fixes <= seed_keys, fixes - seed_keys

@@ -17,6 +17,8 @@ import functools
 import re
 from typing import Any, Iterable, Sequence
 
+from bson.codec_options import TypeDecoder, TypeRegistry
+from bson.int64 import Int64
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, OperationFailure
 
@@ -92,6 +94,24 @@ def _distinct_sorted(values: Iterable[Any]) -> list[Any]:
             continue
         seen.setdefault(_value_rank(value), value)
     return [seen[key] for key in sorted(seen)]
+
+
+def _path_values(node: Any, segments: Sequence[str]) -> Iterable[Any]:
+    """Values at a dotted path with MongoDB's traversal: arrays along the way are walked element-wise,
+    and an array at the end contributes its elements."""
+    if not segments:
+        if isinstance(node, list):
+            yield from node
+        else:
+            yield node
+        return
+    if isinstance(node, dict):
+        if segments[0] in node:
+            yield from _path_values(node[segments[0]], segments[1:])
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict) and segments[0] in item:
+                yield from _path_values(item[segments[0]], segments[1:])
 
 
 def _field(field: str) -> str:
@@ -188,15 +208,42 @@ def _query(f: Filter) -> dict[str, Any]:
     raise TypeError(f"not a filter: {f!r}")
 
 
-def _scoped(companies: Sequence[str], where: Filter | None, **exact: Any) -> dict[str, Any]:
+def _scoped(companies: Sequence[str], where: Filter | None, *, flat: bool = True, **exact: Any) -> dict[str, Any]:
+    """The tenancy scope and ``exact`` matches, AND the filter.
+
+    ``flat`` merges the filter's top-level conditions into one document where no key clashes
+    (``{company: {$in}, status: ..., project: {$in}}``): the same query to MongoDB, but nx-27017
+    answers ``$and`` in a slow Python path (15x slower for a page of 50 at 5k documents). ``count``
+    passes ``flat=False``: nx's aggregation ``$match`` misses array fields in flat form and gets them
+    right under ``$and``.
+    """
     if isinstance(companies, str):
         raise TypeError("companies is a sequence of company ids, not a string")
     query: dict[str, Any] = {**exact, "company": {"$in": list(companies)}}
-    if where is not None:
-        extra = _query(where)
-        if extra:
-            query = {"$and": [query, extra]}
-    return query
+    if where is None:
+        return query
+    extra = _query(where)
+    if not extra:
+        return query
+    if flat:
+        parts = extra["$and"] if list(extra) == ["$and"] else [extra]
+        merged = dict(query)
+        for part in parts:
+            if merged.keys() & part.keys():
+                break
+            merged.update(part)
+        else:
+            return merged
+    return {"$and": [query, extra]}
+
+
+class _Int64AsInt(TypeDecoder):
+    """BSON int64 comes back as a plain ``int`` (as from the SQLite adapter), not ``bson.Int64``."""
+
+    bson_type = Int64
+
+    def transform_bson(self, value: Int64) -> int:
+        return int(value)
 
 
 def _guarded(method):
@@ -222,7 +269,11 @@ class MongoStore:
     def __init__(self, url: str, database: str | None = None, **client_options: Any):
         self.url = url
         self.database_name = database
-        self._options = {"serverSelectionTimeoutMS": 5000, **client_options}
+        self._options = {
+            "serverSelectionTimeoutMS": 5000,
+            "type_registry": TypeRegistry([_Int64AsInt()]),
+            **client_options,
+        }
         self._client: AsyncMongoClient | None = None
         self._db = None
 
@@ -346,7 +397,7 @@ class MongoStore:
 
     @_guarded
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
-        cursor = await self._col(collection).aggregate([{"$match": _scoped(companies, where)}, {"$count": "n"}])
+        cursor = await self._col(collection).aggregate([{"$match": _scoped(companies, where, flat=False)}, {"$count": "n"}])
         rows = await cursor.to_list()
         return int(rows[0]["n"]) if rows else 0
 
@@ -354,7 +405,15 @@ class MongoStore:
     async def distinct(
         self, collection: str, field: str, *, companies: Sequence[str], where: Filter | None = None
     ) -> list[Any]:
-        values = await self._col(collection).distinct(_field(field), _scoped(companies, where))
+        # Not the server's ``distinct``: nx-27017 ignores its query when the query holds ``$in`` (which
+        # every tenancy scope does), and returns [] through arrays of sub-documents. A top-level
+        # projection with the path walked in Python is right on both.
+        segments = _field(field).split(".")
+        cursor = self._col(collection).find(_scoped(companies, where), {segments[0]: 1})
+        values: list[Any] = []
+        async for raw in cursor:
+            if segments[0] in raw:
+                values.extend(_path_values(raw[segments[0]], segments[1:]))
         return _distinct_sorted(values)
 
     @_guarded

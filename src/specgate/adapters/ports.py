@@ -169,3 +169,40 @@ class DocumentStore(Protocol):
     async def delete(self, collection: str, id: str, *, companies: Sequence[str], expected_rev: int | None = None) -> bool: ...
 
     async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int: ...
+
+
+# --- queues ------------------------------------------------------------------------------------
+
+
+class QueueUnavailable(StoreError):
+    """The queue backend (Redis) cannot be reached right now."""
+
+
+class QueueBackend(Protocol):
+    """Ordered, duplicate-free task queues with atomic head pops (contents only; metadata is in the
+    document store). Entries are (task id, added time as ISO string)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def push(self, queue: str, task: str, added: str) -> bool:
+        """Append at the tail; False (and no change) when the task is already in this queue."""
+
+    async def pop(self, queue: str, expected: str | None = None) -> tuple[str, str] | None:
+        """Remove and return the head atomically; with ``expected``, only if that task is the head."""
+
+    async def remove(self, queue: str, task: str) -> bool: ...
+
+    async def entries(self, queue: str, limit: int | None = None) -> list[tuple[str, str]]: ...
+
+    async def length(self, queue: str) -> int: ...
+
+    async def move(self, queue: str, task: str, position: int) -> int | None:
+        """Move a task to ``position`` (clamped; negative counts from the back); its new position,
+        or None when it is not in the queue."""
+
+    async def position(self, queue: str, task: str) -> int | None: ...
+
+    async def clear(self, queue: str) -> list[str]:
+        """Empty the queue; the task ids it held, in order."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from specgate.adapters.ports import DocumentStore, Index
 
 INDEXES: dict[str, list[Index]] = {
-    "projects": [Index(("name",)), Index(("parent",)), Index(("last_update",))],
+    # one name per company: concurrent creates in several gateway processes cannot both win
+    "projects": [Index(("company", "name"), unique=True), Index(("parent",)), Index(("path",)), Index(("last_update",))],
     "tasks": [
         Index(("project",)),
         Index(("status",)),
@@ -13,6 +14,7 @@ INDEXES: dict[str, list[Index]] = {
         Index(("last_update",)),
         Index(("created",)),
         Index(("parent",)),
+        Index(("type",)),
     ],
 }
 

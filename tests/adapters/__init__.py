@@ -1,0 +1,1 @@
+"""Document-store adapter tests (SQLite, MongoDB over nx-27017)."""
