@@ -17,7 +17,24 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8008, or SPECGATE_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.set_defaults(run=run_serve)
+    repair = sub.add_parser("repair-queues", help="reconcile queue contents with task statuses (also done at start-up)")
+    repair.set_defaults(run=run_repair)
     return p
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from specgate.runtime.app import repair
+    from specgate.runtime.settings import Settings
+
+    totals = asyncio.run(repair(Settings.from_env()))
+    print(
+        f"checked {totals['companies']} compan{'y' if totals['companies'] == 1 else 'ies'}: "
+        f"{totals['restored']} lost entr{'y' if totals['restored'] == 1 else 'ies'} restored, "
+        f"{totals['dropped']} stale entr{'y' if totals['dropped'] == 1 else 'ies'} dropped"
+    )
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -33,6 +50,12 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port:
         os.environ["SPECGATE_PORT"] = str(args.port)
     settings = Settings.from_env()
+    embedded = None
+    if args.workers > 1 and not settings.redis_url:
+        # one embedded Valkey for all workers, or each would hold queues of its own
+        from specgate.runtime.app import queue_url
+
+        os.environ["SPECGATE_REDIS_URL"], embedded = queue_url(settings)
     uvicorn.run(
         "specgate.runtime.app:app_from_env",
         factory=True,
@@ -42,6 +65,8 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    if embedded is not None:
+        embedded.stop()
     return 0
 
 

@@ -8,6 +8,8 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from specgate.domain.queues import Queues
+
 from specgate._generated import errors as E
 from specgate.adapters.sqlite import SqliteStore
 from specgate.core.clock import to_iso
@@ -108,12 +110,13 @@ async def test_a_change_to_queued_drops_the_development_tag(store) -> None:
 # --- dequeue bookkeeping ---------------------------------------------------------------------------
 
 
-async def test_release_reverts_a_queued_task_to_its_enqueue_status(store) -> None:
+async def test_release_reverts_a_queued_task_to_its_enqueue_status(store, queue_backend) -> None:
     task_id = await new_task(store)
     await force_status(store, task_id, "queued", enqueue_status="stopped", execution={"queue": "q1", "test_split": 3})
     doc = await stored(store, task_id)
-    released = await ops.release_queue_entry(store, ME, doc, reason="r", message="m")
-    assert released.dequeued == {"removed": 0}  # no queue backend yet: nothing was removed
+    await queue_backend.push("q1", task_id, "2026-01-01T00:00:00.000000+00:00")
+    released = await ops.release_queue_entry(store, ME, doc, queues=Queues(store, queue_backend), reason="r", message="m")
+    assert released.dequeued == {"removed": 1} and await queue_backend.length("q1") == 0
     assert released.result["fields"]["status"] == "stopped"
     assert released.result["fields"]["enqueue_status"] is None
     after = await stored(store, task_id)
@@ -121,21 +124,22 @@ async def test_release_reverts_a_queued_task_to_its_enqueue_status(store) -> Non
     assert "enqueue_status" not in after and after["execution"] == {"test_split": 3}
 
 
-async def test_release_stops_an_aborted_running_task_and_leaves_others_alone(store) -> None:
+async def test_release_stops_an_aborted_running_task_and_leaves_others_alone(store, queue_backend) -> None:
     running = await new_task(store)
     await force_status(store, running, "in_progress")
-    released = await ops.release_queue_entry(store, ME, await stored(store, running), aborted_status="stopped")
+    queues = Queues(store, queue_backend)
+    released = await ops.release_queue_entry(store, ME, await stored(store, running), queues=queues, aborted_status="stopped")
     assert released.dequeued == {} and (await stored(store, running))["status"] == "stopped"
     done = await new_task(store)
     await force_status(store, done, "completed")
-    released = await ops.release_queue_entry(store, ME, await stored(store, done))
+    released = await ops.release_queue_entry(store, ME, await stored(store, done), queues=queues)
     assert released.result == {"updated": 0} and (await stored(store, done))["status"] == "completed"
 
 
-async def test_archive_dequeues_then_tags(store) -> None:
+async def test_archive_dequeues_then_tags(store, queue_backend) -> None:
     task_id = await new_task(store)
     await force_status(store, task_id, "queued", execution={"queue": "q1"})
-    assert await ops.archive(store, ME, await stored(store, task_id), {"status_message": "bye"}) == 1
+    assert await ops.archive(store, ME, await stored(store, task_id), {"status_message": "bye"}, queues=Queues(store, queue_backend)) == 1
     doc = await stored(store, task_id)
     assert doc["status"] == "created" and "archived" in doc["system_tags"]
     assert doc["status_message"] == "bye" and "queue" not in doc["execution"]
@@ -167,13 +171,13 @@ async def test_ping_refreshes_last_update_and_active_duration(store) -> None:
     await ops.ping(store, ME, "no-such-task")  # ignored, as ClearML does
 
 
-async def test_stop_of_a_task_with_a_live_worker_only_asks_it_to_stop(store) -> None:
+async def test_stop_of_a_task_with_a_live_worker_only_asks_it_to_stop(store, queue_backend) -> None:
     task_id = await new_task(store)
     await force_status(store, task_id, "in_progress", last_worker="host:1")
-    result = await ops.stop(store, ME, task_id, {})
+    result = await ops.stop(store, ME, task_id, {}, queues=Queues(store, queue_backend))
     assert result["fields"]["status"] == "in_progress" and result["fields"]["status_message"] == "stopping"
     await force_status(store, task_id, "in_progress", system_tags=["development"])
-    result = await ops.stop(store, ME, task_id, {})
+    result = await ops.stop(store, ME, task_id, {}, queues=Queues(store, queue_backend))
     assert result["fields"]["status"] == "stopped" and result["fields"]["status_message"] == "Stopped by Ann"
 
 

@@ -206,3 +206,8 @@ class QueueBackend(Protocol):
 
     async def clear(self, queue: str) -> list[str]:
         """Empty the queue; the task ids it held, in order."""
+
+    async def popped(self, queue: str) -> set[str]:
+        """Tasks whose entry was popped (delivered) and that were not queued again since."""
+
+    async def forget_popped(self, queue: str, tasks: list[str]) -> None: ...

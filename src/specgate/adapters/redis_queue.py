@@ -1,7 +1,9 @@
-"""Queue contents in Redis (or Valkey): a list of task ids and a hash of their added times per queue.
+"""Queue contents in Redis (or Valkey): per queue, a list of task ids, a hash of their added times,
+and a hash of the entries popped (task → when), which tells a delivered task from one whose entry a
+crash lost (both are ``queued`` with no entry; see ``task_queueing.reconcile``).
 
-Every operation that touches both keys is one Lua script, so it is atomic: a pop hands an entry to
-exactly one consumer and a push never duplicates one. Both keys of a queue share the hash tag
+Every operation that touches several keys is one Lua script, so it is atomic: a pop hands an entry
+to exactly one consumer and a push never duplicates one. The keys of a queue share the hash tag
 ``{q:<id>}``, so each script touches a single slot and runs unchanged on Redis Cluster.
 """
 
@@ -11,12 +13,15 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from specgate.core.clock import now_iso
+
 from .ports import QueueUnavailable
 
 _PUSH = """
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 """
 _POP = """
@@ -26,11 +31,13 @@ if ARGV[1] ~= '' and head ~= ARGV[1] then return false end
 redis.call('LPOP', KEYS[1])
 local added = redis.call('HGET', KEYS[2], head) or ''
 redis.call('HDEL', KEYS[2], head)
+redis.call('HSET', KEYS[3], head, ARGV[2])
 return {head, added}
 """
 _REMOVE = """
 local n = redis.call('LREM', KEYS[1], 0, ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return n
 """
 _MOVE = """
@@ -51,13 +58,13 @@ return to
 """
 _CLEAR = """
 local all = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return all
 """
 
 
 def _keys(queue: str) -> list[str]:
-    return [f"sg:{{q:{queue}}}:list", f"sg:{{q:{queue}}}:added"]
+    return [f"sg:{{q:{queue}}}:list", f"sg:{{q:{queue}}}:added", f"sg:{{q:{queue}}}:popped"]
 
 
 class RedisQueues:
@@ -90,14 +97,21 @@ class RedisQueues:
         return bool(await self._guard(self._push(keys=_keys(queue), args=[task, added])))
 
     async def pop(self, queue: str, expected: str | None = None) -> tuple[str, str] | None:
-        found = await self._guard(self._pop(keys=_keys(queue), args=[expected or ""]))
+        found = await self._guard(self._pop(keys=_keys(queue), args=[expected or "", now_iso()]))
         return (found[0], found[1]) if found else None
 
     async def remove(self, queue: str, task: str) -> bool:
         return bool(await self._guard(self._remove(keys=_keys(queue), args=[task])))
 
+    async def popped(self, queue: str) -> set[str]:
+        return set(await self._guard(self.client.hkeys(_keys(queue)[2])))
+
+    async def forget_popped(self, queue: str, tasks: list[str]) -> None:
+        if tasks:
+            await self._guard(self.client.hdel(_keys(queue)[2], *tasks))
+
     async def entries(self, queue: str, limit: int | None = None) -> list[tuple[str, str]]:
-        lst, added = _keys(queue)
+        lst, added, _ = _keys(queue)
         tasks = await self._guard(self.client.lrange(lst, 0, -1 if limit is None else limit - 1))
         if not tasks:
             return []

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from specgate.adapters.ports import DocumentStore, Index
 
+from .identity import Identity
+
 INDEXES: dict[str, list[Index]] = {
+    "queues": [Index(("company", "name"), unique=True), Index(("system_tags",))],
     # one name per company: concurrent creates in several gateway processes cannot both win
     "projects": [Index(("company", "name"), unique=True), Index(("parent",)), Index(("path",)), Index(("last_update",))],
     "tasks": [
@@ -22,3 +27,29 @@ INDEXES: dict[str, list[Index]] = {
 async def prepare(store: DocumentStore) -> None:
     for collection, indexes in INDEXES.items():
         await store.ensure_indexes(collection, indexes)
+
+
+async def provision_company(services: Any, company: str, user: str) -> None:
+    """What a company needs before its first call: the ``default`` queue."""
+    from .queues import Queues
+
+    await Queues(services.store, services.queues).ensure_default(Identity(user, company, "admin"))
+
+
+async def repair_queues(services: Any) -> dict[str, int]:
+    """Reconcile queue contents with task statuses for every company that has credentials (run at
+    start-up and by ``specgate repair-queues``): a crash between the two writes of an enqueue loses
+    nothing."""
+    from .accounts import CREDENTIALS
+    from .identity import SYSTEM_COMPANY
+    from .queues import Queues
+    from .task_queueing import reconcile
+
+    totals = {"companies": 0, "restored": 0, "dropped": 0}
+    queues = Queues(services.store, services.queues)
+    for company in await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY]):
+        found = await reconcile(services.store, queues, company)
+        totals["companies"] += 1
+        totals["restored"] += found["restored"]
+        totals["dropped"] += found["dropped"]
+    return totals

@@ -1,15 +1,15 @@
 """Calls that change a task's status (contract §5.3), their ``*_many`` batch form (§9) and ping.
 
 Every function takes the store, the caller and the request values, and returns the response ``data``
-(or the per-task part of a batch item). Queue contents are not handled here: the one place that
-touches them is ``release_queue_entry``, which the queue work extends.
+(or the per-task part of a batch item). The one place that touches queue contents is
+``release_queue_entry``; enqueueing lives in ``task_queueing``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from specgate._generated import errors as E
 from specgate.adapters.ports import Eq
@@ -25,6 +25,9 @@ from .task_states import (
 
 TASK_UPDATE_TIMEOUT = 600  # seconds: a task whose worker reported within this is stopped by its worker
 
+if TYPE_CHECKING:
+    from .queues import Queues
+
 
 @dataclass
 class Released:
@@ -38,6 +41,7 @@ async def release_queue_entry(
     caller: Identity,
     doc: dict,
     *,
+    queues: "Queues",
     reason: str = "",
     message: str = "",
     revert_status: bool = True,
@@ -47,11 +51,9 @@ async def release_queue_entry(
 ) -> Released:
     """Take a task out of the queue it waits in and, with ``revert_status``, put its status back.
 
-    THE QUEUE WORK EXTENDS THIS FUNCTION: queue contents are not stored by this module, so no entry
-    is removed yet and ``dequeued`` reports ``{"removed": 0}`` for a queued task (``{}`` otherwise, as
-    ClearML answers for a task that was not queued). The extension removes the entry from the queue in
-    ``execution.queue`` (and from every queue of the company with ``all_queues``), reports how many
-    entries it removed, and keeps the status part below unchanged.
+    The entry is removed from the queue in ``execution.queue`` (and from every queue of the company
+    with ``all_queues``); ``dequeued`` reports how many went for a task that was queued, and is ``{}``
+    otherwise, as ClearML answers.
 
     The status part (ClearML's ``dequeue_and_change_status``) is complete: a queued task loses its
     ``execution.queue``; with ``revert_status`` a ``queued`` or ``in_progress`` task is moved (forced)
@@ -61,8 +63,13 @@ async def release_queue_entry(
     """
     was_queued = doc.get("status") == QUEUED
     dequeued: dict = {}
-    if was_queued and (doc.get("execution") or {}).get("queue"):
-        removed = 0  # QUEUE WORK: remove the queue entry (every queue with all_queues) and count it here
+    queue_id = (doc.get("execution") or {}).get("queue")
+    removed = int(bool(queue_id) and await queues.backend.remove(queue_id, doc["id"]))
+    if all_queues:
+        removed += await queues.remove_everywhere(doc["company"], doc["id"], keep=queue_id)
+    if removed and queue_id:
+        await queues.touch(doc["company"], queue_id)
+    if was_queued and queue_id:
         dequeued = {"removed": removed}
 
     def clear_queue(d: dict) -> None:
@@ -173,18 +180,18 @@ async def _pipeline_steps(store: Any, caller: Identity, doc: dict, data: dict) -
     return await store.find(TASKS, companies=[caller.company], where=Eq("parent", doc["id"]))
 
 
-async def stop(store: Any, caller: Identity, task_id: str, data: dict) -> dict:
+async def stop(store: Any, caller: Identity, task_id: str, data: dict, *, queues: "Queues") -> dict:
     doc = await load_writable(store, caller.company, task_id)
     for step in await _pipeline_steps(store, caller, doc, data):
-        await _stop_one(store, caller, step, data, force=True)
-    return await _stop_one(store, caller, doc, data, force=bool(data.get("force")))
+        await _stop_one(store, caller, step, data, force=True, queues=queues)
+    return await _stop_one(store, caller, doc, data, force=bool(data.get("force")), queues=queues)
 
 
-async def _stop_one(store: Any, caller: Identity, doc: dict, data: dict, force: bool) -> dict:
+async def _stop_one(store: Any, caller: Identity, doc: dict, data: dict, force: bool, *, queues: "Queues") -> dict:
     queued = doc.get("status") == QUEUED
     if queued or DEVELOPMENT in (doc.get("system_tags") or ()) or not _run_by_worker(doc):
         if queued:
-            doc = (await release_queue_entry(store, caller, doc, revert_status=False)).doc
+            doc = (await release_queue_entry(store, caller, doc, queues=queues, revert_status=False)).doc
         new_status, message = STOPPED, f"Stopped by {caller.user_name or caller.user}"
     else:
         new_status, message = doc.get("status", CREATED), STOPPING  # the worker sees it and stops the task
@@ -224,14 +231,14 @@ def _reset_fields(clear_all: bool) -> Callable[[dict], None]:
     return quiet
 
 
-async def reset(store: Any, caller: Identity, task_id: str, data: dict) -> dict:
+async def reset(store: Any, caller: Identity, task_id: str, data: dict, *, queues: "Queues") -> dict:
     """Back to ``created`` with reason and message ``reset``, run results cleared (events and output
     models belong to other services: ``deleted_models`` is 0)."""
     doc = await load_writable(store, caller.company, task_id)
     force = bool(data.get("force"))
     if not force and doc.get("status") == PUBLISHED:
         raise ApiError(E.INVALID_TASK_STATUS, task_id=task_id, status=PUBLISHED)
-    released = await release_queue_entry(store, caller, doc, revert_status=False, all_queues=True)
+    released = await release_queue_entry(store, caller, doc, queues=queues, revert_status=False, all_queues=True)
     urls = _file_urls(released.doc, data)
     _, result = await change_status(
         store, caller, released.doc, CREATED, reason="reset", message="reset", force=force,
@@ -240,16 +247,16 @@ async def reset(store: Any, caller: Identity, task_id: str, data: dict) -> dict:
     return {**result, "dequeued": released.dequeued, "deleted_models": 0, **urls}
 
 
-async def archive(store: Any, caller: Identity, doc: dict, data: dict) -> int:
+async def archive(store: Any, caller: Identity, doc: dict, data: dict, *, queues: "Queues") -> int:
     for step in await _pipeline_steps(store, caller, doc, data):
-        await _archive_one(store, caller, step, data)
-    return await _archive_one(store, caller, doc, data)
+        await _archive_one(store, caller, step, data, queues=queues)
+    return await _archive_one(store, caller, doc, data, queues=queues)
 
 
-async def _archive_one(store: Any, caller: Identity, doc: dict, data: dict) -> int:
+async def _archive_one(store: Any, caller: Identity, doc: dict, data: dict, *, queues: "Queues") -> int:
     reason, message = data.get("status_reason", ""), data.get("status_message", "")
     released = await release_queue_entry(
-        store, caller, doc, reason=reason, message=message, aborted_status=STOPPED, all_queues=True
+        store, caller, doc, queues=queues, reason=reason, message=message, aborted_status=STOPPED, all_queues=True
     )
 
     def mark(d: dict) -> None:
@@ -276,7 +283,7 @@ async def unarchive(store: Any, caller: Identity, task_id: str, data: dict) -> i
     return 1
 
 
-async def delete(store: Any, caller: Identity, task_id: str, data: dict) -> dict:
+async def delete(store: Any, caller: Identity, task_id: str, data: dict, *, queues: "Queues") -> dict:
     doc = await load_writable(store, caller.company, task_id)
     force = bool(data.get("force"))
     if doc.get("status") != CREATED and ARCHIVED not in (doc.get("system_tags") or ()) and not force:
@@ -285,11 +292,11 @@ async def delete(store: Any, caller: Identity, task_id: str, data: dict) -> dict
             task=task_id, expected=CREATED, current=doc.get("status"),
         )
     for step in await _pipeline_steps(store, caller, doc, data):
-        await _delete_one(store, caller, step, data, force=True)
-    return await _delete_one(store, caller, doc, data, force=force)
+        await _delete_one(store, caller, step, data, force=True, queues=queues)
+    return await _delete_one(store, caller, doc, data, force=force, queues=queues)
 
 
-async def _delete_one(store: Any, caller: Identity, doc: dict, data: dict, force: bool) -> dict:
+async def _delete_one(store: Any, caller: Identity, doc: dict, data: dict, force: bool, *, queues: "Queues") -> dict:
     company = caller.company
     children = await store.find(TASKS, companies=[company], where=Eq("parent", doc["id"]))
     if not force:
@@ -299,8 +306,8 @@ async def _delete_one(store: Any, caller: Identity, doc: dict, data: dict, force
                 E.TASK_CANNOT_BE_DELETED, "has children, use force=True", task=doc["id"], children=len(published)
             )
     released = await release_queue_entry(
-        store, caller, doc, reason=data.get("status_reason", ""), message=data.get("status_message", ""),
-        all_queues=True,
+        store, caller, doc, queues=queues, reason=data.get("status_reason", ""),
+        message=data.get("status_message", ""), all_queues=True,
     )
     urls = _file_urls(released.doc, data)
     now = now_iso()

@@ -9,7 +9,7 @@ from specgate.core.versions import Version
 from specgate.domain.identity import Identity
 
 if TYPE_CHECKING:
-    from specgate.adapters.ports import DocumentStore
+    from specgate.adapters.ports import DocumentStore, QueueBackend
     from specgate.domain.accounts import Accounts
     from specgate.domain.tokens import TokenIssuer
 
@@ -23,6 +23,8 @@ class Services:
     tokens: "TokenIssuer"
     max_version: Version
     settings: Any
+    queues: "QueueBackend"
+    redis_url: str  # the Redis (or embedded Valkey) holding queue contents and the worker registry
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,8 +1,8 @@
 """tasks.*: the task lifecycle (create, read, edit, status changes, parameters, batches).
 
-Thin: each handler unpacks its validated request and calls ``specgate.domain``. ``tasks.enqueue`` and
-``tasks.dequeue`` (and their ``*_many``) belong to the queue work; the dequeue that stop, reset,
-delete and archive need goes through ``task_ops.release_queue_entry``.
+Thin: each handler unpacks its validated request and calls ``specgate.domain``. Enqueue and dequeue
+live in ``domain.task_queueing``; the dequeue that stop, reset, delete and archive need goes through
+``task_ops.release_queue_entry``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from specgate.core.errors import ApiError
 from specgate.core.versions import Version
 from specgate.domain import task_ops as ops
 from specgate.domain import task_params as params
+from specgate.domain import task_queueing as queueing
 from specgate.domain import tasks
+from specgate.domain.queues import Queues
 from specgate.domain.task_access import load_many_writable, load_writable
 from specgate.domain.task_query import get_all as query_tasks
 
@@ -26,6 +28,10 @@ V2_20 = Version(2, 20)
 
 def _store(ctx: CallContext):
     return ctx.services.store
+
+
+def _queues(ctx: CallContext) -> Queues:
+    return Queues(ctx.services.store, ctx.services.queues)
 
 
 # --- create and read -------------------------------------------------------------------------------
@@ -158,23 +164,23 @@ async def publish_many(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.stop")
 async def stop(ctx: CallContext, data: dict) -> dict:
-    return await ops.stop(_store(ctx), ctx.identity, data["task"], data)
+    return await ops.stop(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
 
 
 @action("tasks.stop_many")
 async def stop_many(ctx: CallContext, data: dict) -> dict:
-    return await ops.run_batch(data["ids"], partial(ops.stop, _store(ctx), ctx.identity, data=data))
+    return await ops.run_batch(data["ids"], partial(ops.stop, _store(ctx), ctx.identity, data=data, queues=_queues(ctx)))
 
 
 @action("tasks.reset")
 async def reset(ctx: CallContext, data: dict) -> dict:
-    return await ops.reset(_store(ctx), ctx.identity, data["task"], data)
+    return await ops.reset(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
 
 
 @action("tasks.reset_many")
 async def reset_many(ctx: CallContext, data: dict) -> dict:
     async def one(task_id: str) -> dict:
-        result = await ops.reset(_store(ctx), ctx.identity, task_id, data)
+        result = await ops.reset(_store(ctx), ctx.identity, task_id, data, queues=_queues(ctx))
         return {**result, "dequeued": bool(result["dequeued"].get("removed"))}
 
     return await ops.run_batch(data["ids"], one)
@@ -184,7 +190,7 @@ async def reset_many(ctx: CallContext, data: dict) -> dict:
 async def archive(ctx: CallContext, data: dict) -> dict:
     store = _store(ctx)
     docs = await load_many_writable(store, ctx.company, data["tasks"])
-    return {"archived": sum([await ops.archive(store, ctx.identity, doc, data) for doc in docs])}
+    return {"archived": sum([await ops.archive(store, ctx.identity, doc, data, queues=_queues(ctx)) for doc in docs])}
 
 
 @action("tasks.archive_many")
@@ -193,7 +199,7 @@ async def archive_many(ctx: CallContext, data: dict) -> dict:
 
     async def one(task_id: str) -> dict:
         doc = await load_writable(store, ctx.company, task_id)
-        return {"archived": bool(await ops.archive(store, ctx.identity, doc, data))}
+        return {"archived": bool(await ops.archive(store, ctx.identity, doc, data, queues=_queues(ctx)))}
 
     return await ops.run_batch(data["ids"], one)
 
@@ -208,12 +214,12 @@ async def unarchive_many(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.delete")
 async def delete(ctx: CallContext, data: dict) -> dict:
-    return await ops.delete(_store(ctx), ctx.identity, data["task"], data)
+    return await ops.delete(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
 
 
 @action("tasks.delete_many")
 async def delete_many(ctx: CallContext, data: dict) -> dict:
-    return await ops.run_batch(data["ids"], partial(ops.delete, _store(ctx), ctx.identity, data=data))
+    return await ops.run_batch(data["ids"], partial(ops.delete, _store(ctx), ctx.identity, data=data, queues=_queues(ctx)))
 
 
 @action("tasks.ping")
@@ -280,3 +286,38 @@ async def add_or_update_model(ctx: CallContext, data: dict) -> dict:
 @action("tasks.delete_models")
 async def delete_models(ctx: CallContext, data: dict) -> dict:
     return {"updated": await params.delete_models(_store(ctx), ctx.identity, data)}
+
+
+# --- queues ----------------------------------------------------------------------------------------
+
+
+@action("tasks.enqueue")
+async def enqueue(ctx: CallContext, data: dict) -> dict:
+    return await queueing.enqueue(_store(ctx), _queues(ctx), ctx.identity, data["task"], data)
+
+
+@action("tasks.enqueue_many")
+async def enqueue_many(ctx: CallContext, data: dict) -> dict:
+    async def one(task_id: str) -> dict:
+        result = await queueing.enqueue(_store(ctx), _queues(ctx), ctx.identity, task_id, data)
+        result.pop("queue_watched", None)
+        return {**result, "queued": bool(result["queued"])}
+
+    out = await ops.run_batch(data["ids"], one)
+    if data.get("verify_watched_queue"):
+        out["queue_watched"] = False
+    return out
+
+
+@action("tasks.dequeue")
+async def dequeue(ctx: CallContext, data: dict) -> dict:
+    return await queueing.dequeue(_store(ctx), _queues(ctx), ctx.identity, data["task"], data)
+
+
+@action("tasks.dequeue_many")
+async def dequeue_many(ctx: CallContext, data: dict) -> dict:
+    async def one(task_id: str) -> dict:
+        result = await queueing.dequeue(_store(ctx), _queues(ctx), ctx.identity, task_id, data)
+        return {**result, "dequeued": bool(result["dequeued"])}
+
+    return await ops.run_batch(data["ids"], one)

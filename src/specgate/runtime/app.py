@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from specgate.core.versions import Version
 from specgate.domain import accounts as accounts_module
 from specgate.domain.accounts import Accounts
 from specgate.domain.tokens import TokenIssuer
@@ -58,10 +59,24 @@ def make_store(settings: Settings):
     return SqliteStore(str(settings.data_dir / "specgate.db"))
 
 
+def queue_url(settings: Settings) -> tuple[str, Any]:
+    """The Redis URL to use, and the embedded Valkey started for it (None when one was configured)."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    from specgate.adapters.embedded import EmbeddedValkey
+
+    embedded = EmbeddedValkey(settings.data_dir)
+    return embedded.start(), embedded
+
+
 def create_app(settings: Settings | None = None, *, announce: bool = False) -> Any:
     settings = settings or Settings.from_env()
     tables = load(drafts=settings.enable_drafts)
     store = make_store(settings)
+    redis_url, embedded = queue_url(settings)
+    from specgate.adapters.redis_queue import RedisQueues
+
+    queues = RedisQueues(redis_url)
     secret = settings.auth_secret or _secret_file(settings.data_dir / "auth_secret")
     tokens = TokenIssuer(
         secret=secret.encode(),
@@ -70,24 +85,32 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         env=settings.env,
         lifetime=settings.token_lifetime,
     )
-    services = Services(store, Accounts(store), tokens, tables.max_version, settings)
+    services = Services(store, Accounts(store), tokens, tables.max_version, settings, queues, redis_url)
     services.extra["installation_id"] = uuid.uuid5(uuid.NAMESPACE_URL, secret).hex
     rpc = RpcApp(tables, Validators(tables), Handlers(tables), services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):
         await store.open()
+        await queues.open()
         await services.accounts.prepare()
         from specgate.domain import setup
 
         await setup.prepare(store)
         provisioned = await services.accounts.provision(settings.access_key, settings.secret_key)
+        await setup.provision_company(services, provisioned.company, provisioned.user)
+        repaired = await setup.repair_queues(services)
+        if repaired["restored"] or repaired["dropped"]:
+            log.warning("queues repaired at start-up: %s", repaired)
         if announce:
-            _announce(settings, provisioned)
+            _announce(settings, provisioned, redis_url if embedded is None else f"embedded Valkey at {redis_url}")
         try:
             yield
         finally:
+            await queues.close()
             await store.close()
+            if embedded is not None:
+                embedded.stop()
 
     async def live(_request):
         return JSONResponse({"status": "ok"})
@@ -106,7 +129,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     return app
 
 
-def _announce(settings: Settings, provisioned: accounts_module.Provisioned) -> None:
+def _announce(settings: Settings, provisioned: accounts_module.Provisioned, queues: str) -> None:
     saved = settings.data_dir / "credentials.json"
     secret = provisioned.secret_key
     if secret and not settings.secret_key:  # generated now: keep it so later starts can show it again
@@ -123,11 +146,32 @@ def _announce(settings: Settings, provisioned: accounts_module.Provisioned) -> N
     print(
         f"specgate listening on {url}\n"
         f"  documents: {where}\n"
+        f"  queues: {queues}\n"
         f"  credentials: CLEARML_API_HOST={url} CLEARML_API_ACCESS_KEY={provisioned.access_key} "
         f"CLEARML_API_SECRET_KEY={secret or '(set when first created; see SPECGATE_SECRET_KEY)'}",
         file=sys.stdout,
         flush=True,
     )
+
+
+async def repair(settings: Settings) -> dict[str, int]:
+    """``specgate repair-queues``: the start-up reconciliation, on demand."""
+    from specgate.adapters.redis_queue import RedisQueues
+    from specgate.domain import setup
+
+    store = make_store(settings)
+    redis_url, embedded = queue_url(settings)
+    queues = RedisQueues(redis_url)
+    await store.open()
+    await queues.open()
+    try:
+        services = Services(store, Accounts(store), None, Version(0, 0), settings, queues, redis_url)
+        return await setup.repair_queues(services)
+    finally:
+        await queues.close()
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
 
 
 def app_from_env() -> Any:
