@@ -17,9 +17,26 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8008, or SPECGATE_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.set_defaults(run=run_serve)
+    routes = sub.add_parser("routes", help="list every action and version with the handler serving it")
+    routes.add_argument("--missing", action="store_true", help="only the versions no handler serves")
+    routes.set_defaults(run=run_routes)
     repair = sub.add_parser("repair-queues", help="reconcile queue contents with task statuses (also done at start-up)")
     repair.set_defaults(run=run_repair)
     return p
+
+
+def run_routes(args: argparse.Namespace) -> int:
+    from specgate.runtime.registry import Handlers, routes
+    from specgate.runtime.tables import load
+
+    tables = load(drafts=True)
+    rows = routes(tables, Handlers(tables))
+    served = sum(1 for *_, where in rows if where)
+    for name, key, draft, where in rows:
+        if not (args.missing and where):
+            print(f"{name:45} {key:>6}{' draft' if draft else '      '}  {where or '-- not implemented'}")
+    print(f"{served} of {len(rows)} endpoint versions have a handler")
+    return 0
 
 
 def run_repair(args: argparse.Namespace) -> int:

@@ -174,7 +174,7 @@ class DocumentStore(Protocol):
 # --- queues ------------------------------------------------------------------------------------
 
 
-class QueueUnavailable(StoreError):
+class QueueUnavailable(StoreUnavailable):
     """The queue backend (Redis) cannot be reached right now."""
 
 

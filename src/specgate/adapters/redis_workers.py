@@ -136,7 +136,9 @@ class RedisWorkers:
             return set()
         return set(await self._guard(self.client.sunion([_metric_keys_key(company, w) for w in workers])))
 
-    async def samples(self, company: str, workers: Sequence[str] | None, from_ms: float, to_ms: float) -> dict[str, list[dict]]:
+    async def samples(
+        self, company: str, workers: Sequence[str] | None, from_ms: float, to_ms: float
+    ) -> dict[str, list[dict]]:
         """Samples with ``from_ms <= time <= to_ms`` per worker, oldest first (each carries its time as
         ``_at``); ``workers`` None means every worker that reported since ``from_ms``."""
         if workers is None:

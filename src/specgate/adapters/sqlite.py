@@ -172,9 +172,11 @@ def _regexp(pattern: str, flags: int, value: Any) -> int:
 class _Compiler:
     """Turns a port filter into an SQL condition with named parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: str = "", indexed: frozenset[str] = frozenset()) -> None:
         self.params: dict[str, Any] = {}
         self._aliases = 0
+        self._table = table
+        self._indexed = indexed  # top-level fields with a value index and an array-marker index
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -262,24 +264,45 @@ class _Compiler:
             return "1"
         return self._walk("doc", _segments(field), lambda base, segs: f"json_type({base}, {_jpath(segs)}) IS NOT NULL")
 
-    def compile(self, f: Filter) -> str:
+    def _candidates(self, field: str, values: Sequence[Any]) -> str:
+        """A superset of the rows where a value at top-level ``field`` is one of ``values``, found
+        through the indexes: the node itself equals a value (``json_extract`` gives the scalar; a
+        boolean gives 1/0, which only widens the set), or the node is an array (the partial
+        array-marker index). ANDed before the exact test, it lets SQLite start from the matching
+        rows instead of scanning the company's documents."""
+        path = _jpath([field])
+        marks = ", ".join(self.param(int(v) if isinstance(v, bool) else v) for v in values)
+        return (
+            f"rowid IN (SELECT rowid FROM {self._table} WHERE json_extract(doc, {path}) IN ({marks}) "
+            f"UNION ALL SELECT rowid FROM {self._table} WHERE json_type(doc, {path}) = 'array')"
+        )
+
+    def _member(self, field: str, values: Sequence[Any], top: bool) -> str:
+        exact = self.elements(field, self._in_test(values))
+        if top and field in self._indexed:
+            return f"({self._candidates(field, values)} AND {exact})"
+        return exact
+
+    def compile(self, f: Filter, top: bool = False) -> str:
+        """``top``: the condition is a conjunct of the whole WHERE clause (not under OR or NOT),
+        where narrowing through indexes pays off."""
         if isinstance(f, Eq):
             if f.value is None:
                 return f"NOT {self.exists(f.field)}"
-            return self.elements(f.field, self._in_test((f.value,)))
+            return self._member(f.field, (f.value,), top)
         if isinstance(f, In):
             values = tuple(f.values)
             present = [v for v in values if v is not None]
+            if len(present) == len(values):
+                return self._member(f.field, present, top) if present else "0"
             sql = self.elements(f.field, self._in_test(present)) if present else "0"
-            if len(present) != len(values):
-                sql = f"({sql} OR NOT {self.exists(f.field)})"
-            return sql
+            return f"({sql} OR NOT {self.exists(f.field)})"
         if isinstance(f, NotIn):
             return f"NOT {self.compile(In(f.field, tuple(f.values)))}"
         if isinstance(f, All):
             if not f.values:
                 return "0"
-            return "(" + " AND ".join(self.compile(Eq(f.field, v)) for v in f.values) + ")"
+            return "(" + " AND ".join(self.compile(Eq(f.field, v), top) for v in f.values) + ")"
         if isinstance(f, Range):
             parts = [
                 self.elements(f.field, self._bound_test(op, bound))
@@ -293,22 +316,29 @@ class _Compiler:
             sql = self.exists(f.field)
             return sql if f.present else f"NOT {sql}"
         if isinstance(f, And):
-            return "(" + " AND ".join(self.compile(item) for item in f.items) + ")" if f.items else "1"
+            return "(" + " AND ".join(self.compile(item, top) for item in f.items) + ")" if f.items else "1"
         if isinstance(f, Or):
             return "(" + " OR ".join(self.compile(item) for item in f.items) + ")" if f.items else "0"
         raise TypeError(f"not a filter: {f!r}")
 
 
-def _where(companies: Sequence[str], where: Filter | None, *, extra: str = "") -> tuple[str, dict[str, Any]]:
+def _where(
+    companies: Sequence[str],
+    where: Filter | None,
+    *,
+    extra: str = "",
+    table: str = "",
+    indexed: frozenset[str] = frozenset(),
+) -> tuple[str, dict[str, Any]]:
     if isinstance(companies, str):
         raise TypeError("companies is a sequence of company ids, not a string")
-    compiler = _Compiler()
+    compiler = _Compiler(table, indexed)
     marks = ", ".join(compiler.param(c) for c in companies)
     parts = [f"company IN ({marks})" if companies else "0"]
     if extra:
         parts.append(extra)
     if where is not None:
-        parts.append(compiler.compile(where))
+        parts.append(compiler.compile(where, top=True))
     return " AND ".join(parts), compiler.params
 
 
@@ -323,6 +353,7 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._tables: set[str] = set()
+        self._indexed: dict[str, frozenset[str]] = {}
 
     # lifecycle
 
@@ -345,9 +376,14 @@ class SqliteStore:
 
     async def close(self) -> None:
         if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA optimize")  # refresh planner statistics where they went stale
+            except sqlite3.Error:
+                pass
             self._conn.close()
             self._conn = None
             self._tables.clear()
+            self._indexed.clear()
 
     # internals
 
@@ -366,7 +402,27 @@ class SqliteStore:
                 "(id TEXT PRIMARY KEY, company TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL)"
             )
             self._tables.add(collection)
+            self._indexed[collection] = self._load_indexed(collection)
         return table
+
+    def _load_indexed(self, collection: str) -> frozenset[str]:
+        """Top-level fields with both a value index (first key) and an array-marker index, as found
+        in the file: another process may have declared them."""
+        names = [row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,))]
+        first_keys, marked = set(), set()
+        for name in names:
+            kind, _, rest = name.partition(":")
+            coll, _, fields = rest.partition(":")
+            if coll != collection:
+                continue
+            if kind in ("ix", "ux"):
+                first_keys.add(fields.split(",")[0])
+            elif kind == "ty":
+                marked.add(fields)
+        return frozenset(f for f in first_keys & marked if f not in _COLUMNS and "." not in f)
+
+    def _scope(self, collection: str, companies: Sequence[str], where: Filter | None, **kw: Any) -> tuple[str, dict[str, Any]]:
+        return _where(companies, where, table=_quote_ident(collection), indexed=self._indexed.get(collection, frozenset()), **kw)
 
     def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
@@ -403,6 +459,13 @@ class SqliteStore:
                 self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(exprs)}) WHERE {partial}")
             else:
                 self._execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(exprs)})")
+            first = index.fields[0]
+            if first not in _COLUMNS and "." not in first:
+                # rows whose field holds an array: tiny, and what makes Eq/In narrowing exact (see _candidates)
+                marker = _quote_ident(f"ty:{collection}:{first}")
+                is_array = f"json_type(doc, {_jpath([first])}) = 'array'"
+                self._execute(f"CREATE INDEX IF NOT EXISTS {marker} ON {table} (json_type(doc, {_jpath([first])})) WHERE {is_array}")
+        self._indexed[collection] = self._load_indexed(collection)
 
     async def insert(self, collection: str, doc: Document) -> Document:
         table = self._table(collection)
@@ -419,7 +482,7 @@ class SqliteStore:
         self, collection: str, id: str, *, companies: Sequence[str], fields: Sequence[str] | None = None
     ) -> Document | None:
         table = self._table(collection)
-        cond, params = _where(companies, None, extra="id = :id")
+        cond, params = self._scope(collection, companies, None, extra="id = :id")
         params["id"] = id
         row = self._execute(f"SELECT doc FROM {table} WHERE {cond}", params).fetchone()
         return None if row is None else _project(self._load(row[0]), fields)
@@ -436,7 +499,7 @@ class SqliteStore:
         fields: Sequence[str] | None = None,
     ) -> list[Document]:
         table = self._table(collection)
-        cond, params = _where(companies, where)
+        cond, params = self._scope(collection, companies, where)
         keys = [f"{_field_sql(field)} {'DESC' if descending else 'ASC'}" for field, descending in order]
         if not any(field == "id" for field, _ in order):
             keys.append("id ASC")
@@ -448,14 +511,14 @@ class SqliteStore:
 
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        cond, params = _where(companies, where)
+        cond, params = self._scope(collection, companies, where)
         return self._execute(f"SELECT COUNT(*) FROM {table} WHERE {cond}", params).fetchone()[0]
 
     async def distinct(
         self, collection: str, field: str, *, companies: Sequence[str], where: Filter | None = None
     ) -> list[Any]:
         table = self._table(collection)
-        cond, params = _where(companies, where)
+        cond, params = self._scope(collection, companies, where)
         if field in _COLUMNS:
             rows = self._execute(f"SELECT DISTINCT {field} FROM {table} WHERE {cond}", params).fetchall()
             return _distinct_sorted(row[0] for row in rows)
@@ -483,7 +546,9 @@ class SqliteStore:
         self, collection: str, id: str, *, companies: Sequence[str], expected_rev: int | None = None
     ) -> bool:
         table = self._table(collection)
-        cond, params = _where(companies, None, extra="id = :id" + ("" if expected_rev is None else " AND rev = :rev"))
+        cond, params = self._scope(
+            collection, companies, None, extra="id = :id" + ("" if expected_rev is None else " AND rev = :rev")
+        )
         params["id"] = id
         if expected_rev is not None:
             params["rev"] = int(expected_rev)
@@ -491,7 +556,7 @@ class SqliteStore:
 
     async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        cond, params = _where(companies, where)
+        cond, params = self._scope(collection, companies, where)
         return self._execute(f"DELETE FROM {table} WHERE {cond}", params).rowcount
 
 

@@ -9,9 +9,11 @@ from specgate.adapters.ports import DocumentStore, Index
 from .identity import Identity
 
 INDEXES: dict[str, list[Index]] = {
-    "queues": [Index(("company", "name"), unique=True), Index(("system_tags",))],
-    # one name per company: concurrent creates in several gateway processes cannot both win
-    "projects": [Index(("company", "name"), unique=True), Index(("parent",)), Index(("path",)), Index(("last_update",))],
+    "queues": [Index(("company", "name"), unique=True)],
+    # One name per company: concurrent creates in several gateway processes cannot both win. Array
+    # fields (path, system_tags) get no index: nx-27017, the test server, then misses equality matches.
+    "projects": [Index(("company", "name"), unique=True), Index(("parent",)), Index(("last_update",))],
+    "events": [Index(("task", "type", "timestamp"))],
     "tasks": [
         Index(("project",)),
         Index(("status",)),

@@ -16,6 +16,7 @@ from specgate.adapters.ports import Eq
 from specgate.core.clock import now_iso
 from specgate.core.errors import ApiError
 
+from .events import Events
 from .identity import Identity
 from .task_access import TASKS, change_status, load_writable, modify, stamp, touch_project
 from .task_states import (
@@ -244,6 +245,7 @@ async def reset(store: Any, caller: Identity, task_id: str, data: dict, *, queue
         store, caller, released.doc, CREATED, reason="reset", message="reset", force=force,
         quiet=_reset_fields(bool(data.get("clear_all"))),
     )
+    await Events(store).delete_for_tasks(caller.company, [task_id])
     return {**result, "dequeued": released.dequeued, "deleted_models": 0, **urls}
 
 
@@ -321,6 +323,7 @@ async def _delete_one(store: Any, caller: Identity, doc: dict, data: dict, force
         await modify(store, child, orphan)
         updated_children += 1
     await store.delete(TASKS, doc["id"], companies=[company])
+    await Events(store).delete_for_tasks(company, [doc["id"]])
     await touch_project(store, company, doc.get("project"), now)
     return {"deleted": True, "updated_children": updated_children, "updated_models": 0, "deleted_models": 0, **urls}
 

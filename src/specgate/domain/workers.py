@@ -60,6 +60,13 @@ def _ref(id_: str, name: str | None) -> dict:
     return {"id": id_, "name": name} if name else {"id": id_}
 
 
+def _set(entry: dict, key: str, value: Any) -> None:
+    if value:
+        entry[key] = value
+    else:
+        entry.pop(key, None)
+
+
 def _tags_match(have: Sequence[str] | None, wanted: Sequence[str] | None) -> bool:
     """ClearML's worker tag filter: any of the plain tags, none of the ``-``-prefixed ones."""
     if not wanted:
@@ -95,7 +102,9 @@ class Workers:
             raise ApiError(E.VALIDATION_ERROR, "invalid timeout", timeout=timeout, worker=worker)
         queues = list(dict.fromkeys(data.get("queues") or ()))
         if queues:
-            found = await self.store.find(QUEUES, companies=[caller.company], where=In("id", tuple(queues)), fields=["id"])
+            found = await self.store.find(
+                QUEUES, companies=[caller.company], where=In("id", tuple(queues)), fields=["id"]
+            )
             missing = sorted(set(queues) - {q["id"] for q in found})
             if missing:
                 raise ApiError(E.INVALID_QUEUE_ID, ids=missing)
@@ -110,57 +119,50 @@ class Workers:
         await self.registry.delete(caller.company, worker)
 
     async def status_report(self, caller: Identity, ip: str, data: dict) -> None:
-        worker = data["worker"]
-        now = now_iso()
+        worker, now = data["worker"], now_iso()
         entry = await self.registry.load(caller.company, worker)
         if entry is None:
             entry = self._new_entry(caller, worker, ip, DEFAULT_TIMEOUT, now)
-        entry["ip"] = ip
-        entry["last_activity_time"] = now
+        entry.update(ip=ip, last_activity_time=now)
         for field in ("tags", "system_tags"):
             if data.get(field) is not None:
                 entry[field] = list(data[field])
-        if data.get("queue"):
-            entry["queue"] = data["queue"]
-        else:
-            entry.pop("queue", None)
+        _set(entry, "queue", data.get("queue"))
         if data.get("queues"):
             entry["queues"] = list(data["queues"])
         if data.get("machine_stats") is not None:
             entry["machine_stats"] = data["machine_stats"]
+        sample: dict[str, Any] = {"ts": data.get("timestamp")}
+        if data.get("machine_stats"):
+            sample["stats"] = data["machine_stats"]
         try:
-            if not data.get("task"):
-                entry.pop("task", None)
-                entry.pop("project", None)
-            else:
-                task = await self._record_on_task(caller, worker, data["task"], now)
-                entry["task"] = _ref(task["id"], task.get("name"))
-                entry.pop("project", None)
-                if task.get("project"):
-                    project = await self.store.get(PROJECTS, task["project"], companies=[caller.company, ""], fields=["name"])
-                    if project is not None:
-                        entry["project"] = _ref(project["id"], project.get("name"))
-            entry["last_report_time"] = now
-        finally:  # the report is recorded even when its task is refused
-            await self.registry.save(caller.company, worker, entry, entry.get("register_timeout") or DEFAULT_TIMEOUT)
-            sample: dict[str, Any] = {"ts": data.get("timestamp")}
+            task, project = None, None
             if data.get("task"):
-                sample["task"] = data["task"]
-            if data.get("machine_stats"):
-                sample["stats"] = data["machine_stats"]
+                task, project = await self._record_on_task(caller, worker, data["task"], now)
+                sample["task"] = task["id"]  # a refused task does not make the worker active
+            _set(entry, "task", task)
+            _set(entry, "project", project)
+            entry["last_report_time"] = now
+        finally:  # the report is recorded even when its task is refused, as ClearML does
+            timeout = entry.get("register_timeout") or DEFAULT_TIMEOUT
+            await self.registry.save(caller.company, worker, entry, timeout)
             await self.registry.add_sample(caller.company, worker, sample, int(time.time() * 1000))
 
-    async def _record_on_task(self, caller: Identity, worker: str, task_id: str, now: str) -> dict:
+    async def _record_on_task(self, caller: Identity, worker: str, task_id: str, now: str) -> tuple[dict, dict | None]:
+        """Write the report on the caller's task; its (id, name) reference and its project's."""
         task = await self.store.get(TASKS, task_id, companies=[caller.company])
         if task is None:
             raise ApiError(E.INVALID_TASK_ID, id=task_id, company=caller.company)
 
         def record(doc: dict) -> None:
-            doc["last_worker"] = worker
-            doc["last_worker_report"] = now
-            doc["last_update"] = now
+            doc.update(last_worker=worker, last_worker_report=now, last_update=now)
 
-        return await modify(self.store, task, record)
+        task = await modify(self.store, task, record)
+        project = None
+        if task.get("project"):
+            found = await self.store.get(PROJECTS, task["project"], companies=[caller.company, ""], fields=["name"])
+            project = _ref(found["id"], found.get("name")) if found else None
+        return _ref(task["id"], task.get("name")), project
 
     # --- listing -------------------------------------------------------------------------------
 
@@ -175,18 +177,22 @@ class Workers:
             entries = [e for e in entries if fnmatch.fnmatchcase(e["id"], pattern)]
         entries = [
             e for e in entries
-            if _tags_match(e.get("tags"), data.get("tags")) and _tags_match(e.get("system_tags"), data.get("system_tags"))
+            if _tags_match(e.get("tags"), data.get("tags"))
+            and _tags_match(e.get("system_tags"), data.get("system_tags"))
         ]
         return {"workers": await self._render(caller.company, entries)}
 
     async def _render(self, company: str, entries: list[dict]) -> list[dict]:
-        queue_ids = sorted({q for e in entries for q in (e.get("queues") or [])} | {e["queue"] for e in entries if e.get("queue")})
+        queue_ids = {q for e in entries for q in (e.get("queues") or [])}
+        queue_ids |= {e["queue"] for e in entries if e.get("queue")}
         queues: dict[str, dict] = {}
-        heads: dict[str, str] = {}
+        heads: dict[str, str] = {}  # queue -> the task at its head
         if queue_ids:
-            for doc in await self.store.find(QUEUES, companies=[company], where=In("id", tuple(queue_ids)), fields=["name"]):
-                head = await self.queues.entries(doc["id"], 1)
-                queues[doc["id"]] = {"id": doc["id"], "name": doc.get("name"), "num_tasks": await self.queues.length(doc["id"])}
+            where = In("id", tuple(sorted(queue_ids)))
+            for doc in await self.store.find(QUEUES, companies=[company], where=where, fields=["name"]):
+                size = await self.queues.length(doc["id"])
+                queues[doc["id"]] = {"id": doc["id"], "name": doc.get("name"), "num_tasks": size}
+                head = await self.queues.entries(doc["id"], 1) if size else []
                 if head:
                     heads[doc["id"]] = head[0][0]
         task_ids = {e["task"]["id"] for e in entries if e.get("task")} | set(heads.values())
@@ -228,11 +234,11 @@ class Workers:
     # --- statistics ----------------------------------------------------------------------------
 
     async def metric_keys(self, caller: Identity, worker_ids: Sequence[str] | None) -> dict:
-        keys = await self.registry.metric_keys(caller.company, list(worker_ids) if worker_ids else None)
+        found = await self.registry.metric_keys(caller.company, list(worker_ids) if worker_ids else None)
         categories: dict[str, list[str]] = {}
-        for key in sorted(keys):
+        for key in sorted(found):
             categories.setdefault(key.partition("_")[0], []).append(key)
-        return {"categories": [{"name": name, "metric_keys": names} for name, names in sorted(categories.items())]}
+        return {"categories": [{"name": n, "metric_keys": keys} for n, keys in sorted(categories.items())]}
 
     @staticmethod
     def _range(data: dict) -> tuple[float, float, int]:
@@ -259,9 +265,8 @@ class Workers:
                 aggs.append(aggregation)
         split = bool(data.get("split_by_variant"))
         cutoff = end - INCOMPLETE_TOLERANCE * interval
-        found = await self.registry.samples(
-            caller.company, list(data["worker_ids"]) if data.get("worker_ids") else None, start * 1000, end * 1000
-        )
+        only = list(data["worker_ids"]) if data.get("worker_ids") else None
+        found = await self.registry.samples(caller.company, only, start * 1000, end * 1000)
         workers = []
         for worker, samples in found.items():
             # (metric, variant or None) -> bucket start -> values
@@ -280,9 +285,12 @@ class Workers:
                         key = (metric, str(variant) if split else None)
                         series.setdefault(key, {}).setdefault(bucket, []).append(float(v))
             metrics = []
-            for (metric, variant), buckets in sorted(series.items(), key=lambda kv: (kv[0][0], _variant_order(kv[0][1]))):
+            for (metric, variant), buckets in sorted(series.items(), key=_series_order):
                 dates = sorted(buckets)
-                stats = [{"aggregation": agg, "values": [_aggregate(agg, buckets[d]) for d in dates]} for agg in wanted[metric]]
+                stats = [
+                    {"aggregation": agg, "values": [_aggregate(agg, buckets[d]) for d in dates]}
+                    for agg in wanted[metric]
+                ]
                 entry: dict[str, Any] = {"metric": metric, "dates": dates, "stats": stats}
                 if variant is not None:
                     entry["variant"] = variant
@@ -313,10 +321,12 @@ class Workers:
         }
 
 
-def _variant_order(variant: str | None) -> tuple:
+def _series_order(item: tuple) -> tuple:
+    """Metrics by name, their variants (device indexes) numerically."""
+    (metric, variant), _ = item
     if variant is None:
-        return (0, 0, "")
-    return (1, int(variant), "") if variant.isdigit() else (2, 0, variant)
+        return (metric, 0, 0, "")
+    return (metric, 1, int(variant), "") if variant.isdigit() else (metric, 2, 0, variant)
 
 
 def _aggregate(aggregation: str, values: list[float]) -> float:

@@ -24,6 +24,7 @@ class Services:
     max_version: Version
     settings: Any
     queues: "QueueBackend"
+    workers: Any  # adapters.redis_workers.RedisWorkers: expiring worker entries in the same Redis
     redis_url: str  # the Redis (or embedded Valkey) holding queue contents and the worker registry
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -2,60 +2,47 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from typing import AsyncIterator
 
-from specgate.adapters.redis_workers import RedisWorkers
 from specgate.domain.workers import Workers
 
-from .context import CallContext, Services
+from .context import CallContext
 from .registry import action
 
-REGISTRY = "workers"
 
-
-async def registry(services: Services) -> RedisWorkers:
-    """The app's worker registry, opened on first use and kept in ``services.extra``.
-
-    An app that opens one itself (in its lifespan) puts it there first and this only reads it.
-    """
-    found = services.extra.get(REGISTRY)
-    if found is not None:
-        return found
-    lock = services.extra.setdefault(f"{REGISTRY}:lock", asyncio.Lock())
-    async with lock:
-        found = services.extra.get(REGISTRY)
-        if found is None:
-            found = RedisWorkers(services.redis_url)
-            await found.open()
-            services.extra[REGISTRY] = found
-    return found
-
-
-async def _workers(ctx: CallContext) -> Workers:
-    return Workers(ctx.services.store, await registry(ctx.services), ctx.services.queues)
+@contextlib.asynccontextmanager
+async def _workers(ctx: CallContext) -> AsyncIterator[Workers]:
+    """The worker domain over the registry the app opened for its lifetime."""
+    services = ctx.services
+    yield Workers(services.store, services.workers, services.queues)
 
 
 @action("workers.register")
 async def register(ctx: CallContext, data: dict) -> dict:
-    await (await _workers(ctx)).register(ctx.identity, ctx.client, data)
+    async with _workers(ctx) as workers:
+        await workers.register(ctx.identity, ctx.client, data)
     return {}
 
 
 @action("workers.unregister")
 async def unregister(ctx: CallContext, data: dict) -> dict:
-    await (await _workers(ctx)).unregister(ctx.identity, data["worker"])
+    async with _workers(ctx) as workers:
+        await workers.unregister(ctx.identity, data["worker"])
     return {}
 
 
 @action("workers.status_report")
 async def status_report(ctx: CallContext, data: dict) -> dict:
-    await (await _workers(ctx)).status_report(ctx.identity, ctx.client, data)
+    async with _workers(ctx) as workers:
+        await workers.status_report(ctx.identity, ctx.client, data)
     return {}
 
 
 @action("workers.get_all")
 async def get_all(ctx: CallContext, data: dict) -> dict:
-    return await (await _workers(ctx)).get_all(ctx.identity, data)
+    async with _workers(ctx) as workers:
+        return await workers.get_all(ctx.identity, data)
 
 
 @action("workers.get_runtime_properties")
@@ -67,14 +54,17 @@ async def get_runtime_properties(ctx: CallContext, data: dict) -> dict:
 
 @action("workers.get_metric_keys")
 async def get_metric_keys(ctx: CallContext, data: dict) -> dict:
-    return await (await _workers(ctx)).metric_keys(ctx.identity, data.get("worker_ids"))
+    async with _workers(ctx) as workers:
+        return await workers.metric_keys(ctx.identity, data.get("worker_ids"))
 
 
 @action("workers.get_stats")
 async def get_stats(ctx: CallContext, data: dict) -> dict:
-    return await (await _workers(ctx)).stats(ctx.identity, data)
+    async with _workers(ctx) as workers:
+        return await workers.stats(ctx.identity, data)
 
 
 @action("workers.get_activity_report")
 async def get_activity_report(ctx: CallContext, data: dict) -> dict:
-    return await (await _workers(ctx)).activity(ctx.identity, data)
+    async with _workers(ctx) as workers:
+        return await workers.activity(ctx.identity, data)

@@ -75,8 +75,9 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     store = make_store(settings)
     redis_url, embedded = queue_url(settings)
     from specgate.adapters.redis_queue import RedisQueues
+    from specgate.adapters.redis_workers import RedisWorkers
 
-    queues = RedisQueues(redis_url)
+    queues, workers = RedisQueues(redis_url), RedisWorkers(redis_url)
     secret = settings.auth_secret or _secret_file(settings.data_dir / "auth_secret")
     tokens = TokenIssuer(
         secret=secret.encode(),
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         env=settings.env,
         lifetime=settings.token_lifetime,
     )
-    services = Services(store, Accounts(store), tokens, tables.max_version, settings, queues, redis_url)
+    services = Services(store, Accounts(store), tokens, tables.max_version, settings, queues, workers, redis_url)
     services.extra["installation_id"] = uuid.uuid5(uuid.NAMESPACE_URL, secret).hex
     rpc = RpcApp(tables, Validators(tables), Handlers(tables), services)
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     async def lifespan(_app: Starlette):
         await store.open()
         await queues.open()
+        await workers.open()
         await services.accounts.prepare()
         from specgate.domain import setup
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         try:
             yield
         finally:
+            await workers.close()
             await queues.close()
             await store.close()
             if embedded is not None:
@@ -165,7 +168,7 @@ async def repair(settings: Settings) -> dict[str, int]:
     await store.open()
     await queues.open()
     try:
-        services = Services(store, Accounts(store), None, Version(0, 0), settings, queues, redis_url)
+        services = Services(store, Accounts(store), None, Version(0, 0), settings, queues, None, redis_url)
         return await setup.repair_queues(services)
     finally:
         await queues.close()

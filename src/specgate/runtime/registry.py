@@ -44,3 +44,15 @@ class Handlers:
 
     def covers(self, endpoint: str, actual: Version) -> bool:
         return self.pick(endpoint, actual) is not None
+
+
+def routes(tables: Tables, handlers: Handlers) -> list[tuple[str, str, bool, str]]:
+    """Every (endpoint, version key, draft, handler name or "") the compiled specs define, in order."""
+    out = []
+    for name in sorted(tables.endpoints):
+        endpoint = tables.endpoints[name]
+        for key in sorted(endpoint.versions):
+            fn = handlers.pick(name, key)
+            where = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}" if fn else ""
+            out.append((name, str(key), endpoint.versions[key].draft, where))
+    return out

@@ -142,8 +142,13 @@ class ResponseValidationError(RuntimeError):
 
 
 def _explain(e: jsonschema_rs.ValidationError) -> RequestValidationError:
-    parts = list(e.instance_path)
     keyword = type(e.kind).__name__
+    if keyword in ("AnyOf", "OneOfNotValid"):
+        # one alternative claimed the instance (its `const` discriminator matched): explain that one
+        claimed = [b for b in e.kind.context if b and not any(type(x.kind).__name__ == "Constant" for x in b)]
+        if len(claimed) == 1:
+            return _explain(claimed[0][0])
+    parts = list(e.instance_path)
     if keyword == "Required":
         path = format_path([*parts, e.kind.property])
         return RequestValidationError(path, f"missing required field {path!r}", "required")
