@@ -75,6 +75,32 @@ def stack(request, tmp_path_factory):
         stop_nx(nx)
 
 
+SDK_APICLIENT_FLOW = """
+import sys, warnings
+warnings.simplefilter("ignore")
+from clearml.backend_api.session.client import APIClient
+client = APIClient()
+project = client.projects.create(name=sys.argv[1])
+task = client.tasks.create(name="apiclient task", type="training", project=project.id)
+queue = client.queues.create(name=sys.argv[2])
+assert client.tasks.enqueue(task=task.id, queue=queue.id).queued == 1
+print(task.id, client.queues.get_next_task(queue=queue.id).entry.task)
+"""
+
+
+def test_apiclient_enqueue_then_pop(stack):
+    """Contract §10.1, on this stack's store: projects.create → tasks.create → tasks.enqueue → get_next_task."""
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    done = subprocess.run(
+        [sys.executable, "-c", SDK_APICLIENT_FLOW, f"apiclient-{tag}", f"apiclient-queue-{tag}"],
+        env=stack["env"], capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    created, popped = done.stdout.split()
+    assert popped == created
+    assert stack["api"].ok("tasks.get_by_id", task=created)["task"]["status"] == "queued"
+
+
 def submit(stack, name: str, source: str) -> str:
     """Task.create(script=...) then Task.enqueue(queue_name=...), exactly as a user's SDK code does."""
     script = stack["home"] / f"{name}.py"
