@@ -88,7 +88,7 @@ def validation_rates(endpoint: str, version: str, payload: dict) -> None:
     import jsonschema
 
     from specgate.runtime.tables import load
-    from specgate.runtime.validate import Validators, _lenient, drop_nulls
+    from specgate.runtime.validate import Validators, _lenient
 
     v = Validators(load())
     _, entry = v.entry(endpoint, version)

@@ -11,8 +11,6 @@ import dataclasses
 import hashlib
 import uuid
 
-import specgate.handlers.projects  # noqa: F401  (registers projects.*)
-import specgate.handlers.tasks  # noqa: F401  (registers tasks.*)
 from specgate.core.clock import now_iso
 from specgate.domain.accounts import COMPANIES, CREDENTIALS, USERS
 from specgate.domain.identity import SYSTEM_COMPANY

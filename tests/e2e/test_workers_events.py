@@ -16,9 +16,6 @@ import uuid
 import orjson
 import pytest
 
-import specgate.handlers.events  # noqa: F401  (registers events.*)
-import specgate.handlers.queues  # noqa: F401  (registers queues.*)
-import specgate.handlers.workers  # noqa: F401  (registers workers.*)
 
 from adapters.conftest import start_nx, stop_nx
 from specgate.core.clock import now_iso

@@ -7,7 +7,9 @@ from . import GENERATED_DIR, banner
 
 
 def emit(entries: list[Entry], digest: str) -> list[tuple[str, bytes]]:
-    lines = [f'"""{banner(digest)}"""', "", "from specgate.core.errors import ErrorCode", ""]
+    lines = [f'"""{banner(digest)}"""', ""]
+    if entries:
+        lines += ["from specgate.core.errors import ErrorCode", ""]
     for e in entries:
         lines.append(f"{e.name.upper()} = ErrorCode({e.status}, {e.subcode}, {e.name!r}, {e.text!r})")
     lines += ["", "BY_CODE = {", *(f"    ({e.status}, {e.subcode}): {e.name.upper()}," for e in entries), "}", ""]

@@ -22,6 +22,7 @@ from bson.int64 import Int64
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, OperationFailure
 
+from specgate.adapters.documents import distinct_sorted, path_values, prepare
 from specgate.adapters.ports import (
     All,
     And,
@@ -44,74 +45,6 @@ __all__ = ["MongoStore"]
 _NOTHING: dict[str, Any] = {"_id": {"$in": []}}  # matches no document ($or: [] is an error)
 _DEFAULT_DATABASE = "specgate"
 _SCALARS = (str, int, float, bool)
-
-
-# --- shared value helpers (the same rules as the SQLite adapter) ---------------------------------
-
-
-def _clean(value: Any) -> Any:
-    """Drop None-valued keys recursively (through lists too); tuples become lists."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"document keys must be strings, not {key!r}")
-            if item is not None:
-                out[key] = _clean(item)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
-
-
-def _prepare(doc: Document) -> Document:
-    if not isinstance(doc, dict):
-        raise TypeError("a document is a dict")
-    if not isinstance(doc.get("id"), str) or not doc["id"]:
-        raise ValueError("a document needs a non-empty string 'id'")
-    if not isinstance(doc.get("company"), str):
-        raise ValueError("a document needs a string 'company'")
-    if "_id" in doc:
-        raise ValueError("'_id' is reserved; documents use 'id'")
-    return _clean(doc)
-
-
-def _value_rank(value: Any) -> tuple:
-    """Sort key across types in MongoDB's order: numbers, strings, objects, arrays, booleans."""
-    if isinstance(value, bool):
-        return (4, value)
-    if isinstance(value, (int, float)):
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    return (2 if isinstance(value, dict) else 3, repr(value))
-
-
-def _distinct_sorted(values: Iterable[Any]) -> list[Any]:
-    seen: dict[tuple, Any] = {}
-    for value in values:
-        if value is None:
-            continue
-        seen.setdefault(_value_rank(value), value)
-    return [seen[key] for key in sorted(seen)]
-
-
-def _path_values(node: Any, segments: Sequence[str]) -> Iterable[Any]:
-    """Values at a dotted path with MongoDB's traversal: arrays along the way are walked element-wise,
-    and an array at the end contributes its elements."""
-    if not segments:
-        if isinstance(node, list):
-            yield from node
-        else:
-            yield node
-        return
-    if isinstance(node, dict):
-        if segments[0] in node:
-            yield from _path_values(node[segments[0]], segments[1:])
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict) and segments[0] in item:
-                yield from _path_values(item[segments[0]], segments[1:])
 
 
 def _field(field: str) -> str:
@@ -346,7 +279,7 @@ class MongoStore:
     @_guarded
     async def insert(self, collection: str, doc: Document) -> Document:
         col = self._col(collection)
-        stored = _prepare(doc)
+        stored = prepare(doc)
         stored["rev"] = 1
         try:
             await col.insert_one(_to_mongo(stored))
@@ -403,13 +336,13 @@ class MongoStore:
         values: list[Any] = []
         async for raw in cursor:
             if segments[0] in raw:
-                values.extend(_path_values(raw[segments[0]], segments[1:]))
-        return _distinct_sorted(values)
+                values.extend(path_values(raw[segments[0]], segments[1:]))
+        return distinct_sorted(values)
 
     @_guarded
     async def replace(self, collection: str, doc: Document, *, expected_rev: int) -> Document | None:
         col = self._col(collection)
-        stored = _prepare(doc)
+        stored = prepare(doc)
         stored["rev"] = int(expected_rev) + 1
         match = {"_id": stored["id"], "company": stored["company"], "rev": int(expected_rev)}
         try:

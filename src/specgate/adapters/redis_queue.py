@@ -9,13 +9,9 @@ to exactly one consumer and a push never duplicates one. The keys of a queue sha
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from specgate.core.clock import now_iso
 
-from .ports import QueueUnavailable
+from .redis_client import RedisAdapter
 
 _PUSH = """
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
@@ -67,31 +63,15 @@ def _keys(queue: str) -> list[str]:
     return [f"sg:{{q:{queue}}}:list", f"sg:{{q:{queue}}}:added", f"sg:{{q:{queue}}}:popped"]
 
 
-class RedisQueues:
-    def __init__(self, url: str):
-        self.url = url
-        self.client: redis.Redis | None = None
+class RedisQueues(RedisAdapter):
+    what = "queue backend"
 
-    async def open(self) -> None:
-        self.client = redis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10)
-        self._push = self.client.register_script(_PUSH)
-        self._pop = self.client.register_script(_POP)
-        self._remove = self.client.register_script(_REMOVE)
-        self._move = self.client.register_script(_MOVE)
-        self._clear = self.client.register_script(_CLEAR)
-        await self._guard(self.client.ping())
-
-    async def close(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
-
-    @staticmethod
-    async def _guard(awaitable):
-        try:
-            return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise QueueUnavailable(f"queue backend unreachable: {e}") from None
+    def prepare(self, client) -> None:
+        self._push = client.register_script(_PUSH)
+        self._pop = client.register_script(_POP)
+        self._remove = client.register_script(_REMOVE)
+        self._move = client.register_script(_MOVE)
+        self._clear = client.register_script(_CLEAR)
 
     async def push(self, queue: str, task: str, added: str) -> bool:
         return bool(await self._guard(self._push(keys=_keys(queue), args=[task, added])))

@@ -16,14 +16,11 @@ with a per-company sorted set of the workers that have samples, scored by their 
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Sequence
+from typing import Sequence
 
 import orjson
-import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .ports import QueueUnavailable
+from .redis_client import RedisAdapter
 
 DEFAULT_STATS_RETENTION = 24 * 3600
 
@@ -48,30 +45,15 @@ def _metric_keys_key(company: str, worker: str) -> str:
     return f"sg:{{w:{company}}}:metric-keys:{worker}"
 
 
-class RedisWorkers:
+class RedisWorkers(RedisAdapter):
     """Expiring worker entries per company. Entries are JSON-compatible dicts; the caller owns their
     shape. Connection failures surface as ``QueueUnavailable`` (the same Redis serves queues)."""
 
+    what = "worker registry"
+
     def __init__(self, url: str, *, stats_retention: int = DEFAULT_STATS_RETENTION):
-        self.url = url
+        super().__init__(url)
         self.stats_retention = stats_retention
-        self.client: redis.Redis | None = None
-
-    async def open(self) -> None:
-        self.client = redis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10)
-        await self._guard(self.client.ping())
-
-    async def close(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
-
-    @staticmethod
-    async def _guard(awaitable: Awaitable) -> Any:
-        try:
-            return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise QueueUnavailable(f"worker registry unreachable: {e}") from None
 
     # --- entries ---------------------------------------------------------------------------------
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import orjson
 
+from specgate.adapters.documents import distinct_sorted, path_values, prepare
 from specgate.adapters.ports import (
     All,
     And,
@@ -53,76 +54,6 @@ _COLUMNS = {"id": "text", "company": "text", "rev": "integer"}
 _NUMBER_TYPES = "('integer','real')"
 # Eq/In on an indexed top-level field start from the index when it has fewer candidates than this
 NARROW_LIMIT = 1000
-
-
-# --- shared value helpers ----------------------------------------------------------------------
-
-
-def _clean(value: Any) -> Any:
-    """Drop None-valued keys recursively (through lists too); tuples become lists."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"document keys must be strings, not {key!r}")
-            if item is not None:
-                out[key] = _clean(item)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
-
-
-def _prepare(doc: Document) -> Document:
-    if not isinstance(doc, dict):
-        raise TypeError("a document is a dict")
-    if not isinstance(doc.get("id"), str) or not doc["id"]:
-        raise ValueError("a document needs a non-empty string 'id'")
-    if not isinstance(doc.get("company"), str):
-        raise ValueError("a document needs a string 'company'")
-    if "_id" in doc:
-        raise ValueError("'_id' is reserved; documents use 'id'")
-    return _clean(doc)
-
-
-def _value_rank(value: Any) -> tuple:
-    """Sort key across types in MongoDB's order: numbers, strings, objects, arrays, booleans."""
-    if isinstance(value, bool):
-        return (4, value)
-    if isinstance(value, (int, float)):
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    if isinstance(value, dict):
-        return (2, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-    return (3, orjson.dumps(value))
-
-
-def _distinct_sorted(values: Iterable[Any]) -> list[Any]:
-    seen: dict[tuple, Any] = {}
-    for value in values:
-        if value is None:
-            continue
-        seen.setdefault(_value_rank(value), value)
-    return [seen[key] for key in sorted(seen)]
-
-
-def _path_values(node: Any, segments: Sequence[str]) -> Iterable[Any]:
-    """Values at a dotted path with MongoDB's traversal: arrays along the way are walked element-wise,
-    and an array at the end contributes its elements."""
-    if not segments:
-        if isinstance(node, list):
-            yield from node
-        else:
-            yield node
-        return
-    if isinstance(node, dict):
-        if segments[0] in node:
-            yield from _path_values(node[segments[0]], segments[1:])
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict) and segments[0] in item:
-                yield from _path_values(item[segments[0]], segments[1:])
 
 
 def _project(doc: Document, fields: Sequence[str] | None) -> Document:
@@ -499,7 +430,7 @@ class SqliteStore:
 
     async def insert(self, collection: str, doc: Document) -> Document:
         table = self._table(collection)
-        stored = _prepare(doc)
+        stored = prepare(doc)
         stored["rev"] = 1
         self._write(
             collection,
@@ -551,19 +482,19 @@ class SqliteStore:
         cond, params = self._scope(collection, companies, where)
         if field in _COLUMNS:
             rows = self._execute(f"SELECT DISTINCT {field} FROM {table} WHERE {cond}", params).fetchall()
-            return _distinct_sorted(row[0] for row in rows)
+            return distinct_sorted(row[0] for row in rows)
         segments = _segments(field)
         head = _jpath(segments[:1])
         rows = self._execute(
             f"SELECT DISTINCT doc -> {head} FROM {table} WHERE {cond} AND json_type(doc, {head}) IS NOT NULL", params
         ).fetchall()
-        return _distinct_sorted(
-            value for row in rows for value in _path_values(orjson.loads(row[0]), segments[1:])
+        return distinct_sorted(
+            value for row in rows for value in path_values(orjson.loads(row[0]), segments[1:])
         )
 
     async def replace(self, collection: str, doc: Document, *, expected_rev: int) -> Document | None:
         table = self._table(collection)
-        stored = _prepare(doc)
+        stored = prepare(doc)
         stored["rev"] = int(expected_rev) + 1
         cursor = self._write(
             collection,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import copy
 import hashlib
 import itertools
 import os
@@ -36,7 +35,7 @@ from specgate.core.clock import now_iso
 from specgate.core.errors import ApiError
 
 from .identity import Identity
-from .task_access import MAX_ATTEMPTS, TASKS, load_readable, modify
+from .task_access import TASKS, load_readable, modify
 from .task_states import IN_PROGRESS
 
 EVENTS, MODELS = "events", "models"
@@ -133,7 +132,7 @@ class Events:
             if collection == TASKS:
                 await modify(self.store, doc, mutate)
             else:
-                await _modify(self.store, collection, doc, mutate)
+                await modify(self.store, doc, mutate, collection)
         except ApiError as error:  # deleted meanwhile: its events are stored, there is nothing to update
             if error.code is not E.INVALID_TASK_ID:
                 raise
@@ -348,21 +347,6 @@ class _Stats:
                 entry["count"] = count + s["count"]
                 entry["mean_value"] = round((mean * count + s["total"]) / entry["count"], 2)  # ClearML rounds to 2
         doc["unique_metrics"] = unique
-
-
-async def _modify(store: DocumentStore, collection: str, doc: dict, mutate: Callable[[dict], None]) -> dict:
-    """task_access.modify for another collection: compare-and-swap, re-read and re-apply on a lost race."""
-    for _ in range(MAX_ATTEMPTS):
-        new = copy.deepcopy(doc)
-        mutate(new)
-        saved = await store.replace(collection, new, expected_rev=doc["rev"])
-        if saved is not None:
-            return saved
-        fresh = await store.get(collection, doc["id"], companies=[doc["company"]])
-        if fresh is None:
-            raise ApiError(E.INVALID_TASK_ID, id=doc["id"], company=doc["company"])
-        doc = fresh
-    raise ApiError(E.DATA_ERROR, "too many concurrent updates", id=doc["id"])
 
 
 def _batch_size(data: dict) -> int:

@@ -93,7 +93,9 @@ def check_updatable(doc: dict, force: bool, allow_all: bool = False) -> None:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-async def modify(store: DocumentStore, doc: dict, mutate: Callable[[dict], Any]) -> dict:
+async def modify(
+    store: DocumentStore, doc: dict, mutate: Callable[[dict], Any], collection: str = TASKS
+) -> dict:
     """Apply ``mutate`` to a copy of ``doc`` and store it; on a lost race re-read and re-apply.
 
     ``mutate`` sees the freshest document each time, so the checks it makes (status rules) hold for
@@ -102,14 +104,14 @@ async def modify(store: DocumentStore, doc: dict, mutate: Callable[[dict], Any])
     for _ in range(MAX_ATTEMPTS):
         new = copy.deepcopy(doc)
         mutate(new)
-        saved = await store.replace(TASKS, new, expected_rev=doc["rev"])
+        saved = await store.replace(collection, new, expected_rev=doc["rev"])
         if saved is not None:
             return saved
-        fresh = await store.get(TASKS, doc["id"], companies=[doc["company"]])
+        fresh = await store.get(collection, doc["id"], companies=[doc["company"]])
         if fresh is None:
             raise ApiError(E.INVALID_TASK_ID, id=doc["id"], company=doc["company"])
         doc = fresh
-    raise ApiError(E.DATA_ERROR, "too many concurrent updates", task=doc["id"])
+    raise ApiError(E.DATA_ERROR, "too many concurrent updates", id=doc["id"])
 
 
 def stamp(doc: dict, user: str, now: str, *, last_update: bool = True) -> None:
