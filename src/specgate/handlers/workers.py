@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import AsyncIterator
-
 from specgate.domain.workers import Workers
 
 from .context import CallContext
 from .registry import action
 
 
-@contextlib.asynccontextmanager
-async def _workers(ctx: CallContext) -> AsyncIterator[Workers]:
+def _workers(ctx: CallContext) -> Workers:
     """The worker domain over the registry the app opened for its lifetime."""
     services = ctx.services
-    yield Workers(services.store, services.workers, services.queues)
+    return Workers(services.store, services.workers, services.queues)
 
 
 @action("workers.register")
 async def register(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        await workers.register(ctx.identity, ctx.client, data)
+    workers = _workers(ctx)
+    await workers.register(ctx.identity, ctx.client, data)
     return {}
 
 
 @action("workers.unregister")
 async def unregister(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        await workers.unregister(ctx.identity, data["worker"])
+    workers = _workers(ctx)
+    await workers.unregister(ctx.identity, data["worker"])
     return {}
 
 
 @action("workers.status_report")
 async def status_report(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        await workers.status_report(ctx.identity, ctx.client, data)
+    workers = _workers(ctx)
+    await workers.status_report(ctx.identity, ctx.client, data)
     return {}
 
 
 @action("workers.get_all")
 async def get_all(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        return await workers.get_all(ctx.identity, data)
+    workers = _workers(ctx)
+    return await workers.get_all(ctx.identity, data)
 
 
 @action("workers.get_runtime_properties")
@@ -54,17 +50,17 @@ async def get_runtime_properties(ctx: CallContext, data: dict) -> dict:
 
 @action("workers.get_metric_keys")
 async def get_metric_keys(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        return await workers.metric_keys(ctx.identity, data.get("worker_ids"))
+    workers = _workers(ctx)
+    return await workers.metric_keys(ctx.identity, data.get("worker_ids"))
 
 
 @action("workers.get_stats")
 async def get_stats(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        return await workers.stats(ctx.identity, data)
+    workers = _workers(ctx)
+    return await workers.stats(ctx.identity, data)
 
 
 @action("workers.get_activity_report")
 async def get_activity_report(ctx: CallContext, data: dict) -> dict:
-    async with _workers(ctx) as workers:
-        return await workers.activity(ctx.identity, data)
+    workers = _workers(ctx)
+    return await workers.activity(ctx.identity, data)
