@@ -30,8 +30,9 @@ test: check-generated ## the whole test suite (what CI runs)
 golden: $(STAMP) ## rewrite the golden test expectations (review the diff!)
 	SPECGATE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/golden
 
-bench: $(STAMP) ## benchmarks: compile times and validation throughput
+bench: $(STAMP) ## benchmarks: compile times, validation throughput, document stores
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/store.py
 
 run: $(STAMP) ## start the gateway with embedded backends
 	$(BIN)/specgate serve
