@@ -285,3 +285,27 @@ def test_a_crash_between_status_write_and_push_is_repaired(server, api: Api):
     assert done.returncode == 0, done.stderr
     assert "1 lost entry restored, 0 stale entries dropped" in done.stdout
     assert api.ok("queues.get_next_task", queue=queue)["entry"]["task"] == task
+
+
+def test_another_company_cannot_touch_this_companys_queues(server, api: Api):
+    from .test_tasks_support import second_company
+
+    queue, task = new_queue(api), new_task(api)
+    api.ok("tasks.enqueue", task=task, queue=queue)
+    other = second_company(server)
+    try:
+        for endpoint, data in [
+            ("queues.get_by_id", {"queue": queue}),
+            ("queues.get_next_task", {"queue": queue}),
+            ("queues.add_task", {"queue": queue, "task": task}),
+            ("queues.delete", {"queue": queue, "force": True}),
+        ]:
+            status, body = other.call(endpoint, **data)
+            assert (status, body["meta"]["result_subcode"]) == (400, 701), endpoint
+        own = other.ok("queues.create", name=unique("theirs"))["id"]
+        status, body = other.call("tasks.enqueue", task=task, queue=own)
+        assert (status, body["meta"]["result_subcode"]) == (400, 101)
+        assert queue not in [q["id"] for q in other.ok("queues.get_all")["queues"]]
+    finally:
+        other.close()
+    assert entries(api, queue) == [task]  # nothing was taken
