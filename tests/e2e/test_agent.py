@@ -9,9 +9,11 @@ final status and what its log holds.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,7 +51,9 @@ def stack(request, tmp_path_factory):
         "CLEARML_API_HOST": info.url, "CLEARML_WEB_HOST": info.url, "CLEARML_FILES_HOST": info.url,
         "CLEARML_API_ACCESS_KEY": info.access_key, "CLEARML_API_SECRET_KEY": info.secret_key,
         "CLEARML_AGENT_SKIP_PYTHON_ENV_INSTALL": "1", "CLEARML_AGENT_SKIP_PIP_VENV_INSTALL": sys.executable,
-        "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC": "1", "CLEARML_WORKER_ID": f"specgate-test:{request.param}",
+        "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC": "1",
+        # the agent refuses to start while a daemon with the same worker id runs on the machine
+        "CLEARML_WORKER_ID": f"specgate-test-{request.param}:{uuid.uuid4().hex[:8]}",
     }
     (home / "clearml.conf").write_text("agent { disable_agent_update_check: true }\n")
     api = Api(info)
@@ -58,14 +62,14 @@ def stack(request, tmp_path_factory):
     log = open(home / "agent.log", "w")
     agent = subprocess.Popen(
         [str(BIN / "clearml-agent"), "daemon", "--queue", queue, "--foreground"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     yield {"api": api, "env": env, "home": home, "queue": queue, "agent_log": home / "agent.log"}
-    agent.terminate()
+    os.killpg(agent.pid, signal.SIGTERM)  # the daemon and the task processes it started
     try:
         agent.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        agent.kill()
+        os.killpg(agent.pid, signal.SIGKILL)
         agent.wait()
     log.close()
     api.close()
