@@ -577,7 +577,7 @@ def test_public_projects_are_readable_by_all_and_writable_by_none(api: Api, othe
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's vendored pyhocon uses old pyparsing names
-def test_the_clearml_sdk_creates_and_finds_projects(server, tmp_path, monkeypatch: pytest.MonkeyPatch, request):
+def test_the_clearml_sdk_creates_and_finds_projects(server, tmp_path, monkeypatch: pytest.MonkeyPatch, request, sdk_sockets_absorbed):
     home = tmp_path / "home"
     home.mkdir()
     for key, value in {

@@ -41,7 +41,7 @@ def test_the_default_queue_exists_from_the_first_start(api: Api):
     assert "default" in api.ok("queues.get_by_id", queue=found["id"])["queue"]["system_tags"]
 
 
-def test_sdk_apiclient_flow_enqueue_then_pop(server, monkeypatch, tmp_path):
+def test_sdk_apiclient_flow_enqueue_then_pop(server, monkeypatch, tmp_path, sdk_sockets_absorbed):
     """Contract §10.1: projects.create → tasks.create → tasks.enqueue → queues.get_next_task."""
     for name, value in {
         "CLEARML_API_HOST": server.url, "CLEARML_WEB_HOST": server.url, "CLEARML_FILES_HOST": server.url,

@@ -37,7 +37,7 @@ def client(server, tmp_path, monkeypatch):
         http.close()
 
 
-def test_sdk_task_lifecycle(client) -> None:
+def test_sdk_task_lifecycle(client, sdk_sockets_absorbed) -> None:
     from clearml.backend_api.session.client import APIError
 
     project = client.projects.create(name=f"sdk project {uuid.uuid4().hex[:6]}", description="").id
