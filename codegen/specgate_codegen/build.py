@@ -11,7 +11,6 @@ Schema bodies themselves are checked against the draft-07 meta-schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from specgate.core.ir import Action, Api, Attributes, BatchRequest, EndpointVersion, Service, Source

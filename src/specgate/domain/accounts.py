@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from specgate._generated import errors as E
-from specgate.adapters.ports import DocumentStore, DuplicateKey, Index
+from specgate.adapters.ports import And, DocumentStore, DuplicateKey, Eq, Index
 from specgate.core.clock import now_iso
 from specgate.core.errors import ApiError
 
@@ -117,8 +117,6 @@ class Accounts:
         return {k: v for k, v in {"access_key": key, "secret_key": secret, "label": label}.items() if v}
 
     async def list_credentials(self, identity: Identity) -> list[dict]:
-        from specgate.adapters.ports import And, Eq
-
         found = await self.store.find(
             CREDENTIALS,
             companies=[SYSTEM_COMPANY],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
@@ -43,7 +43,6 @@ class Query:
     fields: list[str] | None  # top-level fields for the store; None = all
     projection: list[str] | None  # the dotted paths to keep in the answer; None = everything
     scroll: int | None = None  # the scroll position when scrolling
-    extra: list[Filter] = field(default_factory=list)
 
 
 def check_regex(pattern: str, name: str) -> str:

@@ -80,14 +80,6 @@ class TokenIssuer:
             self._cache.clear()
         self._cache[token] = (identity, min(expires, now + CACHE_SECONDS))
 
-    def verify(self, token: str, now: float | None = None) -> Identity:
-        """Signature and expiry check, through the cache (revocation is the caller's concern)."""
-        identity = self.cached(token, now)
-        if identity is None:
-            identity, expires = self.decode(token, now)
-            self.remember(token, identity, expires, now)
-        return identity
-
     def forget(self, session_id: str) -> None:
         """Drop cached verifications of a revoked session."""
         for token, (identity, _) in list(self._cache.items()):

@@ -10,6 +10,7 @@ from specgate.domain.identity import Identity
 
 if TYPE_CHECKING:
     from specgate.adapters.ports import DocumentStore, QueueBackend
+    from specgate.domain.queues import Queues
     from specgate.domain.accounts import Accounts
     from specgate.domain.tokens import TokenIssuer
 
@@ -45,6 +46,12 @@ class CallContext:
     def company(self) -> str:
         assert self.identity is not None, "handler of an unauthenticated endpoint asked for a company"
         return self.identity.company
+
+    def queues(self) -> "Queues":
+        """The queue domain over this call's store and queue backend."""
+        from specgate.domain.queues import Queues
+
+        return Queues(self.services.store, self.services.queues)
 
     def header(self, name: str) -> str:
         """A ClearML header by its short name: X-ClearML-<name> wins over X-Trains-<name>."""

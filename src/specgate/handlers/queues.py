@@ -5,7 +5,6 @@ from __future__ import annotations
 from specgate._generated import errors as E
 from specgate.core.clock import now_iso
 from specgate.core.errors import ApiError
-from specgate.domain.queues import Queues
 from specgate.domain.task_access import TASKS, change_status, modify
 from specgate.domain.task_ops import release_queue_entry
 from specgate.domain.task_states import QUEUED, STOPPED, set_path
@@ -13,9 +12,6 @@ from specgate.domain.task_states import QUEUED, STOPPED, set_path
 from .context import CallContext
 from .registry import action
 
-
-def _queues(ctx: CallContext) -> Queues:
-    return Queues(ctx.services.store, ctx.services.queues)
 
 
 async def _in_queue(ctx: CallContext, queue_id: str, task_id: str) -> int:
@@ -27,40 +23,40 @@ async def _in_queue(ctx: CallContext, queue_id: str, task_id: str) -> int:
 
 @action("queues.create")
 async def create(ctx: CallContext, data: dict) -> dict:
-    return {"id": await _queues(ctx).create(ctx.identity, data)}
+    return {"id": await ctx.queues().create(ctx.identity, data)}
 
 
 @action("queues.get_by_id")
 async def get_by_id(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     doc = await queues.load(ctx.company, data["queue"])
     return {"queue": await queues.render(doc, data.get("max_task_entries"))}
 
 
 @action("queues.get_all")
 async def get_all(ctx: CallContext, data: dict) -> dict:
-    return await _queues(ctx).get_all(ctx.identity, data)
+    return await ctx.queues().get_all(ctx.identity, data)
 
 
 @action("queues.get_all_ex")
 async def get_all_ex(ctx: CallContext, data: dict) -> dict:
-    return await _queues(ctx).get_all(ctx.identity, data)
+    return await ctx.queues().get_all(ctx.identity, data)
 
 
 @action("queues.get_default")
 async def get_default(ctx: CallContext, data: dict) -> dict:
-    doc = await _queues(ctx).default(ctx.company)
+    doc = await ctx.queues().default(ctx.company)
     return {"id": doc["id"], "name": doc["name"]}
 
 
 @action("queues.update")
 async def update(ctx: CallContext, data: dict) -> dict:
-    return await _queues(ctx).update(ctx.identity, data["queue"], data)
+    return await ctx.queues().update(ctx.identity, data["queue"], data)
 
 
 @action("queues.delete")
 async def delete(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     doc = await queues.load(ctx.company, data["queue"])
     waiting = [task for task, _ in await queues.backend.entries(doc["id"])]
     if waiting and not data.get("force"):
@@ -77,7 +73,7 @@ async def delete(ctx: CallContext, data: dict) -> dict:
 
 @action("queues.add_task")
 async def add_task(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     queue = await queues.load(ctx.company, data["queue"])
     task = await ctx.services.store.get(TASKS, data["task"], companies=[ctx.company])
     if task is None:
@@ -94,7 +90,7 @@ async def add_task(ctx: CallContext, data: dict) -> dict:
 async def get_next_task(ctx: CallContext, data: dict) -> dict:
     """Pop the head atomically (one entry, one consumer); the task status is left to the caller,
     except that a popped ``stopped`` task goes back to ``queued`` (ClearML's race fix)."""
-    queues, store = _queues(ctx), ctx.services.store
+    queues, store = ctx.queues(), ctx.services.store
     queue = await queues.load(ctx.company, data["queue"])
     while True:
         popped = await queues.backend.pop(queue["id"], data.get("task"))
@@ -115,7 +111,7 @@ async def get_next_task(ctx: CallContext, data: dict) -> dict:
 
 @action("queues.remove_task")
 async def remove_task(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     queue = await queues.load(ctx.company, data["queue"])
     await _in_queue(ctx, queue["id"], data["task"])
     removed = int(await queues.backend.remove(queue["id"], data["task"]))
@@ -129,7 +125,7 @@ async def remove_task(ctx: CallContext, data: dict) -> dict:
 
 
 async def _move(ctx: CallContext, data: dict, target) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     queue = await queues.load(ctx.company, data["queue"])
     current = await _in_queue(ctx, queue["id"], data["task"])
     position = await queues.backend.move(queue["id"], data["task"], target(current))
@@ -161,7 +157,7 @@ async def move_task_to_back(ctx: CallContext, data: dict) -> dict:
 
 @action("queues.peek_task")
 async def peek_task(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     queue = await queues.load(ctx.company, data["queue"])
     head = await queues.backend.entries(queue["id"], 1)
     return {"task": head[0][0] if head else None}
@@ -169,11 +165,11 @@ async def peek_task(ctx: CallContext, data: dict) -> dict:
 
 @action("queues.get_num_entries")
 async def get_num_entries(ctx: CallContext, data: dict) -> dict:
-    queues = _queues(ctx)
+    queues = ctx.queues()
     queue = await queues.load(ctx.company, data["queue"])
     return {"num": await queues.backend.length(queue["id"])}
 
 
 @action("queues.get_queue_metrics")
 async def get_queue_metrics(ctx: CallContext, data: dict) -> dict:
-    return await _queues(ctx).metrics(ctx.identity, data.get("queue_ids"))
+    return await ctx.queues().metrics(ctx.identity, data.get("queue_ids"))

@@ -16,7 +16,6 @@ from specgate.domain import task_ops as ops
 from specgate.domain import task_params as params
 from specgate.domain import task_queueing as queueing
 from specgate.domain import tasks
-from specgate.domain.queues import Queues
 from specgate.domain.task_access import load_many_writable, load_writable
 from specgate.domain.task_query import get_all as query_tasks
 
@@ -29,9 +28,6 @@ V2_20 = Version(2, 20)
 def _store(ctx: CallContext):
     return ctx.services.store
 
-
-def _queues(ctx: CallContext) -> Queues:
-    return Queues(ctx.services.store, ctx.services.queues)
 
 
 # --- create and read -------------------------------------------------------------------------------
@@ -164,23 +160,23 @@ async def publish_many(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.stop")
 async def stop(ctx: CallContext, data: dict) -> dict:
-    return await ops.stop(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
+    return await ops.stop(_store(ctx), ctx.identity, data["task"], data, queues=ctx.queues())
 
 
 @action("tasks.stop_many")
 async def stop_many(ctx: CallContext, data: dict) -> dict:
-    return await ops.run_batch(data["ids"], partial(ops.stop, _store(ctx), ctx.identity, data=data, queues=_queues(ctx)))
+    return await ops.run_batch(data["ids"], partial(ops.stop, _store(ctx), ctx.identity, data=data, queues=ctx.queues()))
 
 
 @action("tasks.reset")
 async def reset(ctx: CallContext, data: dict) -> dict:
-    return await ops.reset(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
+    return await ops.reset(_store(ctx), ctx.identity, data["task"], data, queues=ctx.queues())
 
 
 @action("tasks.reset_many")
 async def reset_many(ctx: CallContext, data: dict) -> dict:
     async def one(task_id: str) -> dict:
-        result = await ops.reset(_store(ctx), ctx.identity, task_id, data, queues=_queues(ctx))
+        result = await ops.reset(_store(ctx), ctx.identity, task_id, data, queues=ctx.queues())
         return {**result, "dequeued": bool(result["dequeued"].get("removed"))}
 
     return await ops.run_batch(data["ids"], one)
@@ -190,7 +186,7 @@ async def reset_many(ctx: CallContext, data: dict) -> dict:
 async def archive(ctx: CallContext, data: dict) -> dict:
     store = _store(ctx)
     docs = await load_many_writable(store, ctx.company, data["tasks"])
-    return {"archived": sum([await ops.archive(store, ctx.identity, doc, data, queues=_queues(ctx)) for doc in docs])}
+    return {"archived": sum([await ops.archive(store, ctx.identity, doc, data, queues=ctx.queues()) for doc in docs])}
 
 
 @action("tasks.archive_many")
@@ -199,7 +195,7 @@ async def archive_many(ctx: CallContext, data: dict) -> dict:
 
     async def one(task_id: str) -> dict:
         doc = await load_writable(store, ctx.company, task_id)
-        return {"archived": bool(await ops.archive(store, ctx.identity, doc, data, queues=_queues(ctx)))}
+        return {"archived": bool(await ops.archive(store, ctx.identity, doc, data, queues=ctx.queues()))}
 
     return await ops.run_batch(data["ids"], one)
 
@@ -214,12 +210,12 @@ async def unarchive_many(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.delete")
 async def delete(ctx: CallContext, data: dict) -> dict:
-    return await ops.delete(_store(ctx), ctx.identity, data["task"], data, queues=_queues(ctx))
+    return await ops.delete(_store(ctx), ctx.identity, data["task"], data, queues=ctx.queues())
 
 
 @action("tasks.delete_many")
 async def delete_many(ctx: CallContext, data: dict) -> dict:
-    return await ops.run_batch(data["ids"], partial(ops.delete, _store(ctx), ctx.identity, data=data, queues=_queues(ctx)))
+    return await ops.run_batch(data["ids"], partial(ops.delete, _store(ctx), ctx.identity, data=data, queues=ctx.queues()))
 
 
 @action("tasks.ping")
@@ -293,13 +289,13 @@ async def delete_models(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.enqueue")
 async def enqueue(ctx: CallContext, data: dict) -> dict:
-    return await queueing.enqueue(_store(ctx), _queues(ctx), ctx.identity, data["task"], data)
+    return await queueing.enqueue(_store(ctx), ctx.queues(), ctx.identity, data["task"], data)
 
 
 @action("tasks.enqueue_many")
 async def enqueue_many(ctx: CallContext, data: dict) -> dict:
     async def one(task_id: str) -> dict:
-        result = await queueing.enqueue(_store(ctx), _queues(ctx), ctx.identity, task_id, data)
+        result = await queueing.enqueue(_store(ctx), ctx.queues(), ctx.identity, task_id, data)
         result.pop("queue_watched", None)
         return {**result, "queued": bool(result["queued"])}
 
@@ -311,13 +307,13 @@ async def enqueue_many(ctx: CallContext, data: dict) -> dict:
 
 @action("tasks.dequeue")
 async def dequeue(ctx: CallContext, data: dict) -> dict:
-    return await queueing.dequeue(_store(ctx), _queues(ctx), ctx.identity, data["task"], data)
+    return await queueing.dequeue(_store(ctx), ctx.queues(), ctx.identity, data["task"], data)
 
 
 @action("tasks.dequeue_many")
 async def dequeue_many(ctx: CallContext, data: dict) -> dict:
     async def one(task_id: str) -> dict:
-        result = await queueing.dequeue(_store(ctx), _queues(ctx), ctx.identity, task_id, data)
+        result = await queueing.dequeue(_store(ctx), ctx.queues(), ctx.identity, task_id, data)
         return {**result, "dequeued": bool(result["dequeued"])}
 
     return await ops.run_batch(data["ids"], one)

@@ -42,9 +42,6 @@ class Handlers:
         since = floor(keys, actual)
         return None if since is None else self._handlers[endpoint][since]
 
-    def covers(self, endpoint: str, actual: Version) -> bool:
-        return self.pick(endpoint, actual) is not None
-
 
 def routes(tables: Tables, handlers: Handlers) -> list[tuple[str, str, bool, str]]:
     """Every (endpoint, version key, draft, handler name or "") the compiled specs define, in order."""

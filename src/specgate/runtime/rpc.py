@@ -99,11 +99,12 @@ class RpcApp:
         identity = await self._authenticate(headers, scope, required=endpoint.authorize)
         if identity is not None and "*" not in endpoint.allow_roles and identity.role not in endpoint.allow_roles:
             raise ApiError(E.ROLE_NOT_ALLOWED, role=identity.role, allowed=endpoint.allow_roles)
+        batch = headers.get("content-type", "").startswith(BATCH_TYPE)
         if entry.batch_request is not None:
-            items = parse_batch(body) if headers.get("content-type", "").startswith(BATCH_TYPE) else [parse_body(body)]
+            items = parse_batch(body) if batch else [parse_body(body)]
             data: Any = [self._validate(entry.batch_request, item, f" in batch item #{i}") for i, item in enumerate(items)]
         else:
-            if headers.get("content-type", "").startswith(BATCH_TYPE):
+            if batch:
                 raise ApiError(E.BAD_REQUEST, f"{name} does not take json-lines batches")
             raw = merge_query(parse_body(body), scope.get("query_string", b"").decode("latin-1"))
             data = self._validate(entry.request, raw, "", has_nulls=b"null" in body)
