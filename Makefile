@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated test golden bench run clean
+.PHONY: help install generate check-generated test schema-diff golden bench run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,12 +27,19 @@ check-generated: $(STAMP) ## fail when a generated artefact is stale, missing or
 test: check-generated ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
+schema-diff: $(STAMP) ## breaking-change check: schemas/ against the committed lock and the previous commit
+	$(BIN)/specgate diff lock:specgate.lock.json schemas
+	if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:schemas 2>/dev/null; then \
+		$(BIN)/specgate diff git:HEAD~1 schemas; \
+	else echo "schema-diff: no previous commit with schemas/ to compare against"; fi
+
 golden: $(STAMP) ## rewrite the golden test expectations (review the diff!)
 	SPECGATE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/golden
 
-bench: $(STAMP) ## benchmarks: compile times, validation throughput, document stores
+bench: $(STAMP) ## benchmarks: compile times, validation throughput, document stores, schema diff
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/diff.py
 
 run: $(STAMP) ## start the gateway with embedded backends
 	$(BIN)/specgate serve

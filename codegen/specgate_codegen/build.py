@@ -20,12 +20,13 @@ from . import hocon, schemas
 from .diagnostics import Diagnostics
 from .sources import SpecTree
 
-ATTRIBUTES = ("internal", "authorize", "allow_roles")
+ATTRIBUTES = ("internal", "authorize", "allow_roles", "deprecated", "sunset", "stability")
+STABILITY = ("stable", "experimental")
 _UNPARSED = {"unknown-base", "unresolved-substitution"}
 
 
 @dataclass
-class _Located:
+class Located:
     """A parsed service with what is needed to point diagnostics at lines."""
 
     name: str
@@ -61,6 +62,11 @@ def _offset(text: str, line: int) -> int:
 
 def build(tree: SpecTree, diags: Diagnostics) -> Api | None:
     """Compile a spec tree into the IR, or return None with every problem in ``diags``."""
+    return build_located(tree, diags)[0]
+
+
+def build_located(tree: SpecTree, diags: Diagnostics) -> tuple[Api | None, list[Located]]:
+    """``build``, also returning the parsed services with their texts (``specgate diff`` reads both)."""
     api_defaults = _api_defaults(tree, diags)
     located = []
     for path, parsed in hocon.parse_all(list(tree.services), tree.root, diags).items():
@@ -68,13 +74,13 @@ def build(tree: SpecTree, diags: Diagnostics) -> Api | None:
             continue
         texts = {hocon.rel(f, tree.root): f.read_text() for f in parsed.files}
         file = hocon.rel(path, tree.root)
-        located.append(_Located(path.stem, file, parsed.tree, hocon.locate(texts[file]), texts))
+        located.append(Located(path.stem, file, parsed.tree, hocon.locate(texts[file]), texts))
     services = {s.name: _service(s, api_defaults, diags) for s in located}
     if diags:
-        return None
+        return None, located
     released = [v.key for s in services.values() for a in s.actions.values() for v in a.versions if not v.draft]
     max_version = max(released, default=Version(0, 0))
-    return Api(tree.digest, max_version, dict(sorted(services.items())))
+    return Api(tree.digest, max_version, dict(sorted(services.items()))), located
 
 
 def _api_defaults(tree: SpecTree, diags: Diagnostics) -> dict[str, Any]:
@@ -84,7 +90,7 @@ def _api_defaults(tree: SpecTree, diags: Diagnostics) -> dict[str, Any]:
     return parsed.tree if parsed else {}
 
 
-def _service(s: _Located, api_defaults: dict[str, Any], diags: Diagnostics) -> Service:
+def _service(s: Located, api_defaults: dict[str, Any], diags: Diagnostics) -> Service:
     definitions = s.tree.get("_definitions", {})
     if not isinstance(definitions, dict):
         diags.add(s.file, s.line("_definitions"), "bad-structure", "_definitions must be an object")
@@ -131,16 +137,49 @@ def _action(s, name, body, defaults, definitions, diags: Diagnostics) -> Action:
     return Action(name, attributes, built, Source(s.file, s.line(name)))
 
 
-def _attributes(attrs: dict[str, Any], s: _Located, name: str, diags: Diagnostics) -> Attributes:
+def _attributes(attrs: dict[str, Any], s: Located, name: str, diags: Diagnostics) -> Attributes:
     endpoint = f"{s.name}.{name}"
-    for flag in ("internal", "authorize"):
-        if not isinstance(attrs.get(flag, False), bool):
-            diags.add(s.file, s.line(name, flag), "bad-attribute", f"{flag} must be true or false", endpoint)
+
+    def bad(flag: str, message: str) -> None:
+        diags.add(s.file, s.line(name, flag), "bad-attribute", message, endpoint)
+
+    if not isinstance(attrs.get("internal", False), bool):
+        bad("internal", "internal must be true or false")
+    if not isinstance(attrs.get("deprecated", False), bool):
+        bad("deprecated", "deprecated must be true or false")
+    authorize = attrs.get("authorize", True)
+    if authorize is not None and not isinstance(authorize, bool):
+        bad("authorize", "authorize must be true, false or null (a token is checked when sent, never required)")
     roles = attrs.get("allow_roles", ["*"])
     if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
-        diags.add(s.file, s.line(name, "allow_roles"), "bad-attribute", "allow_roles must be a list of strings", endpoint)
+        bad("allow_roles", "allow_roles must be a list of strings")
         roles = ["*"]
-    return Attributes(attrs.get("internal", False) is True, attrs.get("authorize", True) is not False, tuple(roles))
+    sunset = attrs.get("sunset")
+    if sunset is not None and not (isinstance(sunset, str) and _is_date(sunset)):
+        bad("sunset", "sunset must be a date written YYYY-MM-DD")
+        sunset = None
+    stability = attrs.get("stability", "stable")
+    if stability not in STABILITY:
+        bad("stability", f"stability must be one of {', '.join(STABILITY)}")
+        stability = "stable"
+    return Attributes(
+        internal=attrs.get("internal", False) is True,
+        authorize=authorize if isinstance(authorize, bool) else None,
+        allow_roles=tuple(roles),
+        deprecated=attrs.get("deprecated", False) is True,
+        sunset=sunset,
+        stability=stability,
+    )
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def _version(s, name, body, version, key, block, line, definitions, diags: Diagnostics) -> EndpointVersion | None:
@@ -148,6 +187,16 @@ def _version(s, name, body, version, key, block, line, definitions, diags: Diagn
     if any(d.endpoint == endpoint and d.version == key and d.code in _UNPARSED for d in diags.items):
         return None  # its content is unknown; anything more said about it would be an echo
     problems = len(diags.items)
+    for attr in ATTRIBUTES:
+        if attr in block:
+            diags.add(
+                s.file,
+                s.line(name, key, attr) or line,
+                "attribute-in-version",
+                f"{attr} is an action attribute: write it on the action or in the service's _default, not in a version",
+                endpoint,
+                key,
+            )
     request, batch = block.get("request"), block.get("batch_request")
     if request is None and batch is None:
         diags.add(s.file, line, "missing-request", "version has neither request nor batch_request", endpoint, key)

@@ -86,32 +86,51 @@ def rel(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def locate(text: str) -> dict[tuple[str, ...], int]:
+def locate(text: str, duplicates: list[tuple[tuple[str, ...], int]] | None = None) -> dict[tuple[str, ...], int]:
     """Map each key path (components unquoted, dotted keys split) to the line it is first written on.
 
     An object concatenated to a substitution (``"2.13": ${x} { ... }``) belongs to the key before it.
+    With ``duplicates``, also collect (path, line) of every key written again for an object outside
+    arrays: HOCON merges such objects silently.
     """
     found: dict[tuple[str, ...], int] = {}
     stack: list[tuple[str, ...]] = [()]
+    brackets: list[str] = []
+    in_array = [False]  # per open object: whether it sits inside an array (its keys repeat legitimately)
     last_key: tuple[str, ...] = ()
     toks = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     at_statement = True
+    line = 1
     for i, (tok, pos) in enumerate(toks):
+        if i:
+            line += toks[i - 1][0].count("\n")  # counted as we go: line_of per key is quadratic
         nxt = next((t for t, _ in toks[i + 1 : i + 3] if t != "\n"), "")
         if tok == "{":
             stack.append(last_key if not at_statement else stack[-1])
+            in_array.append(in_array[-1] or bool(brackets) and brackets[-1] == "[")
+            brackets.append("{")
             at_statement = True
         elif tok == "}":
             if len(stack) > 1:
                 stack.pop()
+                in_array.pop()
+            if brackets:
+                brackets.pop()
             at_statement = True
+        elif tok in ("[", "]"):
+            if tok == "[":
+                brackets.append("[")
+            elif brackets:
+                brackets.pop()
         elif tok in ("\n", ","):
             at_statement = True
         elif tok.startswith(("//", "#")):
             continue
         elif at_statement and nxt in (":", "=", "{") and not tok.startswith("${"):
             key = stack[-1] + tuple(split_path(tok))
-            found.setdefault(key, line_of(text, pos))
+            if key in found and duplicates is not None and not in_array[-1]:
+                duplicates.append((key, line))
+            found.setdefault(key, line)
             last_key = key
             at_statement = False
         else:
@@ -153,11 +172,14 @@ def owner(lines: dict[tuple[str, ...], int], line: int) -> tuple[str, str]:
 def substitutions(text: str) -> list[tuple[int, str, bool]]:
     """(line, path, optional) for every ``${path}`` written in a file, comments excluded."""
     out = []
+    line, last = 1, 0
     for m in _TOKEN.finditer(text):
         if m.group().startswith("${"):
             s = _SUBST.fullmatch(m.group())
             if s:
-                out.append((line_of(text, m.start()), s[2], bool(s[1])))
+                line += text.count("\n", last, m.start())
+                last = m.start()
+                out.append((line, s[2], bool(s[1])))
     return out
 
 
@@ -184,6 +206,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+class HoconError(Exception):
+    """A small standalone HOCON file (configuration, waivers) that cannot be read."""
+
+
+def parse_plain(path: Path) -> dict[str, Any]:
+    """A standalone HOCON or JSON file as plain dicts and lists, substitutions resolved."""
+    import pyhocon
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
+    try:
+        return _plain(pyhocon.ConfigFactory.parse_file(str(path), resolve=True))
+    except (OSError, ConfigException, ParseBaseException) as e:
+        raise HoconError(str(e)) from None
 
 
 def _cache_dir() -> Path | None:
@@ -220,19 +258,25 @@ def parse_all(paths: list[Path], root: Path, diags: Diagnostics) -> dict[Path, P
             results[path] = Parsed(json.loads(cached.read_text()), tuple(files))
         else:
             misses.append((path, files, cached))
-    jobs = [(path, files, root) for path, files, _ in misses]
+    first: dict[Path, tuple[Path, list[Path], Path | None]] = {}
+    for miss in misses:  # files of identical content (two sides of a diff) are parsed once
+        first.setdefault(miss[2] or miss[0], miss)
+    jobs = [(path, files, root) for path, files, _ in first.values()]
     if len(jobs) > 1 and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
-            outcomes = list(pool.map(_parse_job, jobs))
+            outcomes = dict(zip(first, pool.map(_parse_job, jobs)))
     else:
-        outcomes = [_parse_job(job) for job in jobs]
-    for (path, files, cached), (tree, found) in zip(misses, outcomes):
+        outcomes = dict(zip(first, map(_parse_job, jobs)))
+    for path, files, cached in misses:
+        tree, found = outcomes[cached or path]
+        if found and first[cached or path][0] != path:
+            tree, found = _parse_job((path, files, root))  # its own diagnostics, with its own file names
         for d in found:
             diags.add(d.file, d.line, d.code, d.message, d.endpoint, d.version)
         results[path] = None if tree is None else Parsed(tree, tuple(files))
-        if tree is not None and cached and not found:
+        if tree is not None and cached and not found and not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(tree))

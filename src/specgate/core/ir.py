@@ -25,9 +25,26 @@ class Source:
 
 @dataclass(frozen=True)
 class Attributes:
+    """Who may call an action, and its lifecycle. ``authorize=None`` checks a token when one is sent
+    and never requires one (ClearML's ``authorize: null``); ``sunset`` is an ISO date."""
+
     internal: bool = False
-    authorize: bool = True
+    authorize: bool | None = True
     allow_roles: tuple[str, ...] = ("*",)
+    deprecated: bool = False
+    sunset: str | None = None
+    stability: str = "stable"  # stable | experimental
+
+    def lifecycle(self) -> dict:
+        """The lifecycle attributes that differ from their defaults (the lock records only those)."""
+        out: dict = {}
+        if self.deprecated:
+            out["deprecated"] = True
+        if self.sunset is not None:
+            out["sunset"] = self.sunset
+        if self.stability != "stable":
+            out["stability"] = self.stability
+        return out
 
 
 @dataclass(frozen=True)

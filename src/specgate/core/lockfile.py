@@ -4,7 +4,8 @@ Format 1 (names are public; other tools read them)::
 
     {"format": 1, "digest": sha256-of-inputs, "max_version": "2.xx",
      "services": {service: {"actions": {action: {
-         "attributes": {"internal", "authorize", "allow_roles"},
+         "attributes": {"internal", "authorize" (true/false/null), "allow_roles",
+                        "deprecated"?, "sunset"?, "stability"?},
          "versions": {key: {"draft", "request"?, "batch_request"?, "response"}}}}}}}
 
 ``batch_request`` is ``{"action", "version", "item"}``: the named action and the schema of one line.
@@ -40,6 +41,7 @@ def _action(action: Action) -> dict[str, Any]:
             "internal": attrs.internal,
             "authorize": attrs.authorize,
             "allow_roles": list(attrs.allow_roles),
+            **attrs.lifecycle(),
         },
         "versions": {str(v.key): _version(v) for v in action.versions},
     }
@@ -82,7 +84,14 @@ def decode(data: dict[str, Any]) -> Api:
                     key=lambda ev: ev.key,
                 )
             )
-            attributes = Attributes(at["internal"], at["authorize"], tuple(at["allow_roles"]))
+            attributes = Attributes(
+                at["internal"],
+                at["authorize"],
+                tuple(at["allow_roles"]),
+                at.get("deprecated", False),
+                at.get("sunset"),
+                at.get("stability", "stable"),
+            )
             actions[aname] = Action(aname, attributes, versions)
         services[sname] = Service(sname, actions)
     return Api(data["digest"], parse_key(data["max_version"]), services)

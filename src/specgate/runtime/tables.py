@@ -24,7 +24,7 @@ class VersionEntry:
 class Endpoint:
     name: str
     internal: bool
-    authorize: bool
+    authorize: bool  # a token is required (``authorize: null`` or ``false`` only checks one when sent)
     allow_roles: tuple[str, ...]
     versions: dict[Version, VersionEntry]
     routing: Routing
@@ -61,5 +61,5 @@ def load(*, drafts: bool = False, dispatch: dict | None = None, validators: dict
         }
         a = e["attributes"]
         pairs = routable(sorted(versions), drafts=drafts, max_version=max_version)
-        endpoints[name] = Endpoint(name, a["internal"], a["authorize"], tuple(a["allow_roles"]), versions, Routing(pairs))
+        endpoints[name] = Endpoint(name, a["internal"], a["authorize"] is True, tuple(a["allow_roles"]), versions, Routing(pairs))
     return Tables(dispatch["digest"], max_version, endpoints, validators["schemas"], validators["defaults"])
