@@ -16,7 +16,7 @@ from typing import Any
 from specgate.core.ir import Action, Api, Attributes, BatchRequest, EndpointVersion, Service, Source
 from specgate.core.versions import Version, VersionError, floor, parse_key
 
-from . import hocon, schemas
+from . import bindings, hocon, schemas
 from .diagnostics import Diagnostics
 from .sources import SpecTree
 
@@ -76,11 +76,21 @@ def build_located(tree: SpecTree, diags: Diagnostics) -> tuple[Api | None, list[
         file = hocon.rel(path, tree.root)
         located.append(Located(path.stem, file, parsed.tree, hocon.locate(texts[file]), texts))
     services = {s.name: _service(s, api_defaults, diags) for s in located}
+    dialects = bindings.dialects(tree.directory, tree.root, diags)
     if diags:
         return None, located
-    released = [v.key for s in services.values() for a in s.actions.values() for v in a.versions if not v.draft]
+    # REST dialects number their versions after their own clients (CVAT 2.80): they never move the RPC maximum
+    released = [
+        v.key for s in services.values() if s.dialect is None for a in s.actions.values() for v in a.versions if not v.draft
+    ]
     max_version = max(released, default=Version(0, 0))
-    return Api(tree.digest, max_version, dict(sorted(services.items()))), located
+    api = Api(tree.digest, max_version, dict(sorted(services.items())), dict(sorted(dialects.items())))
+    where = {
+        (f"{s.name}.{a.name}", str(v.key)): (v.source.file, v.source.line)
+        for s in services.values() for a in s.actions.values() for v in a.versions if v.source
+    }  # fmt: skip
+    bindings.check_routes(api, {s.name: s.dialect for s in services.values() if s.dialect}, where, diags)
+    return (None if diags else api), located
 
 
 def _api_defaults(tree: SpecTree, diags: Diagnostics) -> dict[str, Any]:
@@ -105,7 +115,11 @@ def _service(s: Located, api_defaults: dict[str, Any], diags: Diagnostics) -> Se
             diags.add(s.file, s.line(name), "bad-structure", "an action must be an object of version blocks", endpoint)
             continue
         actions[name] = _action(s, name, body, defaults, definitions, diags)
-    return Service(s.name, dict(sorted(actions.items())), str(s.tree.get("_description", "")))
+    dialect = s.tree.get("_default", {}).get("dialect")
+    if dialect is not None and not isinstance(dialect, str):
+        diags.add(s.file, s.line("_default", "dialect"), "bad-structure", "_default.dialect must be a dialect name")
+        dialect = None
+    return Service(s.name, dict(sorted(actions.items())), str(s.tree.get("_description", "")), dialect)
 
 
 def _action(s, name, body, defaults, definitions, diags: Diagnostics) -> Action:
@@ -216,6 +230,10 @@ def _version(s, name, body, version, key, block, line, definitions, diags: Diagn
         return result.schema
 
     req = effective("request", request) if request is not None else None
+    http = None
+    if "http" in block:
+        where = (s.file, s.line(name, key, "http") or line)
+        http = bindings.binding(block["http"], req, where, endpoint, key, diags)
     resp = effective("response", block["response"]) if "response" in block else None
     batch_request = _batch(s, name, body, version, key, batch, line, definitions, diags) if batch is not None else None
     if len(diags.items) > problems or resp is None:
@@ -225,6 +243,7 @@ def _version(s, name, body, version, key, block, line, definitions, diags: Diagn
         response=resp,
         request=req,
         batch_request=batch_request,
+        http=http,
         description=" ".join(str(block.get("description", "")).split()),
         source=Source(s.file, line),
     )

@@ -22,6 +22,13 @@ def parser() -> argparse.ArgumentParser:
     routes = sub.add_parser("routes", help="list every action and version with the handler serving it")
     routes.add_argument("--missing", action="store_true", help="only the versions no handler serves")
     routes.set_defaults(run=run_routes)
+    token = sub.add_parser("token", help="API tokens for the REST dialects (CVAT, Qarnot, DataRobot) and Bearer calls")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="print a new long-lived API token")
+    create.add_argument("--company", help="company id (default: the provisioned default company)")
+    create.add_argument("--user", help="user id (default: the provisioned admin)")
+    create.add_argument("--label", default="", help="what the token is for")
+    create.set_defaults(run=run_token_create)
     repair = sub.add_parser("repair-queues", help="reconcile queue contents with task statuses (also done at start-up)")
     repair.set_defaults(run=run_repair)
     return p
@@ -38,6 +45,20 @@ def run_routes(args: argparse.Namespace) -> int:
         if not (args.missing and where):
             print(f"{name:45} {key:>6}{' draft' if draft else '      '}  {where or '-- not implemented'}")
     print(f"{served} of {len(rows)} endpoint versions have a handler")
+    return 0
+
+
+def run_token_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from specgate.runtime.app import create_api_token
+    from specgate.runtime.settings import Settings
+
+    try:
+        print(asyncio.run(create_api_token(Settings.from_env(), args.company, args.user, args.label)))
+    except Exception as e:  # an unknown user or company: say so, not a traceback
+        print(f"specgate token create: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

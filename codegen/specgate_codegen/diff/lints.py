@@ -26,7 +26,7 @@ KEYWORDS = frozenset(
 )
 _MAPS = ("properties", "patternProperties", "definitions", "dependencies")
 _DATA = ("default", "enum", "const", "examples", "required")
-VERSION_KEYS = frozenset({"request", "response", "batch_request", "description"})
+VERSION_KEYS = frozenset({"request", "response", "batch_request", "description", "http"})
 _PROSE = re.compile(r"\b(deprecated|obsolete)\b", re.IGNORECASE)
 
 

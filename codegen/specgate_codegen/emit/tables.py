@@ -13,6 +13,7 @@ from typing import Any
 
 from specgate.core import canonical
 from specgate.core.ir import Api
+from specgate.core.versions import floor
 
 from . import GENERATED_DIR, banner
 from .defaults import defaults
@@ -47,12 +48,28 @@ def emit(api: Api) -> list[tuple[str, bytes]]:
     head = {"generated": banner(api.digest), "digest": api.digest}
     validators = {**head, "schemas": schemas, "defaults": request_defaults}
     dispatch = {**head, "max_version": str(api.max_version), "endpoints": endpoints}
+    if api.dialects:
+        dispatch["dialects"] = _dialects(api)
     init = f'"""{banner(api.digest)}"""\n\nDIGEST = "{api.digest}"\n'
     return [
         (f"{GENERATED_DIR}/__init__.py", init.encode()),
         (f"{GENERATED_DIR}/dispatch.json", _json(dispatch)),
         (f"{GENERATED_DIR}/validators.json", _json(validators)),
     ]
+
+
+def _dialects(api: Api) -> dict[str, Any]:
+    """Each dialect's profile and its route table: the binding of every action at the dialect's pin."""
+    out = {name: {**d.to_data(), "routes": []} for name, d in api.dialects.items()}
+    for name, action in api.endpoints():
+        dialect = api.services[name.split(".")[0]].dialect
+        if dialect not in out:
+            continue
+        chosen = floor([v.key for v in action.versions], api.dialects[dialect].pin)
+        version = next((v for v in action.versions if v.key == chosen), None)
+        if version is not None and version.http is not None:
+            out[dialect]["routes"].append({"endpoint": name, "key": str(version.key), **version.http.to_data()})
+    return out
 
 
 def _json(value: Any) -> bytes:

@@ -16,22 +16,29 @@ from __future__ import annotations
 from typing import Any
 
 from . import canonical
-from .ir import Action, Api, Attributes, BatchRequest, EndpointVersion, Service
+from .ir import Action, Api, Attributes, BatchRequest, Dialect, EndpointVersion, HttpBinding, Service
 from .versions import parse_key
 
 FORMAT = 1
 
 
 def to_data(api: Api) -> dict[str, Any]:
-    return {
+    out = {
         "format": FORMAT,
         "digest": api.digest,
         "max_version": str(api.max_version),
-        "services": {
-            sname: {"actions": {aname: _action(a) for aname, a in service.actions.items()}}
-            for sname, service in api.services.items()
-        },
+        "services": {sname: _service(service) for sname, service in api.services.items()},
     }
+    if api.dialects:
+        out["dialects"] = {name: d.to_data() for name, d in api.dialects.items()}
+    return out
+
+
+def _service(service: Service) -> dict[str, Any]:
+    out: dict[str, Any] = {"actions": {aname: _action(a) for aname, a in service.actions.items()}}
+    if service.dialect:
+        out["dialect"] = service.dialect
+    return out
 
 
 def _action(action: Action) -> dict[str, Any]:
@@ -54,6 +61,8 @@ def _version(v: EndpointVersion) -> dict[str, Any]:
     if v.batch_request is not None:
         b = v.batch_request
         out["batch_request"] = {"action": b.action, "version": b.version, "item": b.item}
+    if v.http is not None:
+        out["http"] = v.http.to_data()
     return out
 
 
@@ -78,6 +87,7 @@ def decode(data: dict[str, Any]) -> Api:
                             response=v["response"],
                             request=v.get("request"),
                             batch_request=BatchRequest(**v["batch_request"]) if "batch_request" in v else None,
+                            http=HttpBinding(**v["http"]) if "http" in v else None,
                         )
                         for k, v in a["versions"].items()
                     ),
@@ -93,5 +103,14 @@ def decode(data: dict[str, Any]) -> Api:
                 at.get("stability", "stable"),
             )
             actions[aname] = Action(aname, attributes, versions)
-        services[sname] = Service(sname, actions)
-    return Api(data["digest"], parse_key(data["max_version"]), services)
+        services[sname] = Service(sname, actions, dialect=s.get("dialect"))
+    dialects = {name: _dialect(name, d) for name, d in (data.get("dialects") or {}).items()}
+    return Api(data["digest"], parse_key(data["max_version"]), services, dialects)
+
+
+def _dialect(name: str, d: dict[str, Any]) -> Dialect:
+    return Dialect(
+        name=name, mount=d["mount"], pin=parse_key(d["pin"]), aliases=tuple(d["aliases"]), ids=d["ids"],
+        auth_schemes=tuple(d["auth"]["schemes"]), anonymous=tuple(d["auth"]["anonymous"]), errors=d["errors"],
+        validation_status=d["validation_status"], trailing_slash=d["trailing_slash"],
+    )  # fmt: skip

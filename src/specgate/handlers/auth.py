@@ -51,3 +51,8 @@ async def revoke_credentials(ctx: CallContext, data: dict) -> dict:
 @action("auth.edit_credentials")
 async def edit_credentials(ctx: CallContext, data: dict) -> dict:
     return {"updated": await ctx.services.accounts.edit_credentials(ctx.identity, data["access_key"], data.get("label"))}
+
+
+@action("auth.create_api_token")
+async def create_api_token(ctx: CallContext, data: dict) -> dict:
+    return {"token": await ctx.services.extra["api_tokens"].create(ctx.identity, data.get("label", ""))}

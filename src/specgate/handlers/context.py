@@ -41,6 +41,7 @@ class CallContext:
     headers: dict[str, str]  # lower-case names
     client: str = ""
     cookies: dict[str, str] = field(default_factory=dict)  # to set on the response
+    http: Any = None  # runtime.rest.HttpInfo for calls through a REST dialect (URL, query, files, headers out)
 
     @property
     def company(self) -> str:

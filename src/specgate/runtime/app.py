@@ -7,6 +7,7 @@ embedded SQLite store in the data directory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -28,6 +29,7 @@ from specgate.domain.tokens import TokenIssuer
 from specgate.handlers.context import Services
 
 from .registry import Handlers
+from .request import PATH
 from .rpc import RpcApp
 from .settings import Settings
 from .tables import load
@@ -88,13 +90,24 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     )
     services = Services(store, Accounts(store), tokens, tables.max_version, settings, queues, workers, redis_url)
     services.extra["installation_id"] = uuid.uuid5(uuid.NAMESPACE_URL, secret).hex
-    rpc = RpcApp(tables, Validators(tables), Handlers(tables), services)
+    from specgate.domain.api_tokens import ApiTokens
+
+    from .background import BackgroundJobs
+    from .rest import RestApp
+
+    jobs = BackgroundJobs(redis_url)
+    services.extra["api_tokens"] = ApiTokens(store, services.accounts)
+    services.extra["jobs"] = jobs
+    validators, handlers = Validators(tables), Handlers(tables)
+    rpc = RpcApp(tables, validators, handlers, services)
+    rest = RestApp(tables, validators, handlers, services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):
         await store.open()
         await queues.open()
         await workers.open()
+        await jobs.open()
         await services.accounts.prepare()
         from specgate.domain import setup
 
@@ -106,9 +119,14 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
             log.warning("queues repaired at start-up: %s", repaired)
         if announce:
             _announce(settings, provisioned, redis_url if embedded is None else f"embedded Valkey at {redis_url}")
+        worker = asyncio.create_task(jobs.run(services), name="specgate-background-jobs")
         try:
             yield
         finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            await jobs.close()
             await workers.close()
             await queues.close()
             await store.close()
@@ -122,13 +140,16 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     own_paths = {"/health/live"}
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] not in own_paths:
-            await rpc(scope, receive, send)
-        else:
+        if scope["type"] != "http" or scope["path"] in own_paths:
             await starlette(scope, receive, send)
+        elif rest.mounts and not PATH.fullmatch(scope["path"]) and rest.mount_of(scope["path"]):
+            await rest(scope, receive, send)  # REST dialect paths never look like /service.action
+        else:
+            await rpc(scope, receive, send)
 
     app.services = services  # type: ignore[attr-defined]  # for tests and tools
     app.rpc = rpc  # type: ignore[attr-defined]
+    app.rest = rest  # type: ignore[attr-defined]
     return app
 
 
@@ -175,6 +196,22 @@ async def repair(settings: Settings) -> dict[str, int]:
         await store.close()
         if embedded is not None:
             embedded.stop()
+
+
+async def create_api_token(settings: Settings, company: str | None, user: str | None, label: str = "") -> str:
+    """``specgate token create``: a long-lived API token for a user (default: the provisioned admin)."""
+    from specgate.domain.api_tokens import ApiTokens
+
+    store = make_store(settings)
+    await store.open()
+    try:
+        accounts = Accounts(store)
+        await accounts.prepare()
+        provisioned = await accounts.provision(settings.access_key, settings.secret_key)
+        identity = await accounts.identity(user or provisioned.user, company or provisioned.company)
+        return await ApiTokens(store, accounts).create(identity, label)
+    finally:
+        await store.close()
 
 
 def app_from_env() -> Any:

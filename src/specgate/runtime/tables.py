@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -37,6 +37,7 @@ class Tables:
     endpoints: dict[str, Endpoint]
     schemas: dict[str, Any]
     defaults: dict[str, Any]
+    dialects: dict[str, Any] = field(default_factory=dict)  # REST dialect profiles with their route tables
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -62,4 +63,6 @@ def load(*, drafts: bool = False, dispatch: dict | None = None, validators: dict
         a = e["attributes"]
         pairs = routable(sorted(versions), drafts=drafts, max_version=max_version)
         endpoints[name] = Endpoint(name, a["internal"], a["authorize"] is True, tuple(a["allow_roles"]), versions, Routing(pairs))
-    return Tables(dispatch["digest"], max_version, endpoints, validators["schemas"], validators["defaults"])
+    return Tables(
+        dispatch["digest"], max_version, endpoints, validators["schemas"], validators["defaults"], dispatch.get("dialects", {})
+    )

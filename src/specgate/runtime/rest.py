@@ -1,0 +1,276 @@
+"""The REST frontend: every dialect's bindings, served next to the RPC paths by the same handlers.
+
+One call runs: mount → route (typed path parameters; 405 for a known path with another method) →
+authentication by the dialect's schemes → request object (query parameters coerced to the schema's
+types, the JSON or multipart body, path parameters) → the action's request validator → handler →
+the dialect's rendering (status, list envelope, error body). Only here are exceptions turned into
+REST responses, in the dialect's own error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from specgate._generated import errors as E
+from specgate.adapters.ports import StoreUnavailable
+from specgate.core.errors import ApiError, RequestValidationError
+from specgate.core.versions import parse_key
+from specgate.domain.identity import Identity
+from specgate.domain.tokens import TokenError
+from specgate.handlers.context import CallContext, Services
+
+from . import dialects
+from .registry import Handlers
+from .request import parse_body
+from .routes import Route, Router, compile_route
+from .tables import Tables
+from .validate import Validators
+
+log = logging.getLogger("specgate.rest")
+_TRUE, _FALSE = {"true", "True", "1", "yes"}, {"false", "False", "0", "no"}
+
+
+@dataclass
+class HttpInfo:
+    """What a handler may read of the HTTP request, and the headers it may add to the answer."""
+
+    method: str
+    base_url: str  # scheme://host + the dialect's mount
+    path: str
+    query: dict[str, list[str]]
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (field, filename, content)
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Mount:
+    dialect: str
+    prefix: str
+    profile: dict[str, Any]
+    router: Router
+
+
+class RestApp:
+    def __init__(self, tables: Tables, validators: Validators, handlers: Handlers, services: Services):
+        self.tables, self.validators, self.handlers, self.services = tables, validators, handlers, services
+        mounts = []
+        for name, profile in tables.dialects.items():
+            router = Router([compile_route(r, profile["trailing_slash"]) for r in profile["routes"]])
+            for prefix in (profile["mount"], *profile["aliases"]):
+                mounts.append(Mount(name, prefix, profile, router))
+        self.mounts = sorted(mounts, key=lambda m: -len(m.prefix))  # the longest prefix claims a path first
+
+    def mount_of(self, path: str) -> tuple[Mount, str] | None:
+        for m in self.mounts:
+            if not m.prefix or path == m.prefix or path.startswith(m.prefix + "/"):
+                return m, path[len(m.prefix):] or "/"
+        return None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        found = self.mount_of(scope["path"])
+        if found is None:
+            await _send(send, 404, orjson.dumps({"detail": "Not found."}), {})
+            return
+        mount, rest = found
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cookies: dict[str, str] = {}
+        out_headers: dict[str, str] = {}
+        try:
+            status, payload = await self._run(mount, rest, scope, receive, headers, cookies, out_headers)
+            body = b"" if payload is None else orjson.dumps(payload)
+        except Exception as error:  # the one catch-all: every failure becomes the dialect's error body
+            status, body = self._failure(mount, error)
+        extra = {**out_headers}
+        await _send(send, status, body, extra, cookies)
+
+    async def _run(self, mount: Mount, rest: str, scope: dict, receive: Any, headers: dict[str, str],
+                   cookies: dict[str, str], out_headers: dict[str, str]) -> tuple[int, Any]:  # fmt: skip
+        method = scope["method"]
+        route, params, other = mount.router.find(method, rest)
+        if route is None:
+            if other:
+                raise ApiError(E.METHOD_NOT_ALLOWED, text=f'Method "{method}" not allowed.')
+            raise ApiError(E.RESOURCE_NOT_FOUND, text="Not found.")
+        endpoint = self.tables.endpoints[route.endpoint]
+        key = parse_key(route.key)
+        entry = endpoint.versions[key]
+        identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        info = HttpInfo(method, _base_url(scope, headers) + mount.prefix, scope["path"], query)
+        body = await _read_body(receive, headers, self.services.settings.max_body_bytes)
+        schema = self.tables.schemas.get(entry.request) if entry.request else None
+        props = (schema or {}).get("properties") or {}
+        data: dict[str, Any] = _coerce(query, props)
+        binding = route.binding
+        if binding["body"] == "multipart":
+            fields, info.files = await _multipart(scope, body, headers)
+            data.update(_coerce(fields, props))
+        elif binding["body"] != "none" and body.strip():
+            parsed = parse_body(body) if body.strip()[:1] == b"{" else _not_object(body)
+            data.update(parsed)
+        for name, kind in route.params.items():
+            data[name] = int(params[name]) if kind == "int" else params[name]
+        window = None
+        if binding["kind"] == "list":
+            style = binding["pagination"]
+            window = dialects.page_window(style, {p: data.pop(p, None) for p in dialects.PAGE_PARAMS[style]})
+        if entry.request is not None:
+            try:
+                data = self.validators.check(entry.request, data, has_nulls=None if binding["nulls"] == "drop" else False)
+            except RequestValidationError as e:
+                raise ApiError(E.VALIDATION_ERROR, e.message, field=e.path or "(body)") from None
+        if window is not None:
+            data["_page"] = window
+        handler = self.handlers.pick(route.endpoint, key)
+        if handler is None:
+            raise ApiError(E.NOT_IMPLEMENTED, endpoint=route.endpoint, version=route.key)
+        client = headers.get("x-real-ip") or (scope.get("client") or ("",))[0]
+        ctx = CallContext(uuid.uuid4().hex, route.endpoint, key, key, identity, self.services, headers, client, cookies, info)
+        result = await handler(ctx, data)
+        out_headers.update(info.response_headers)
+        kind, status = binding["kind"], binding["status"]
+        if kind == "none":
+            return status, None
+        if kind == "list":
+            url = info.base_url + rest
+            return status, dialects.envelope(binding["pagination"], result or {}, window, url, query)
+        return status, result if result is not None else {}
+
+    async def _authenticate(self, profile: dict[str, Any], endpoint: str, required: bool, headers: dict[str, str]) -> Identity | None:
+        found = dialects.credentials(profile["auth"]["schemes"], headers, _cookies(headers.get("cookie", "")))
+        anonymous = endpoint in profile["auth"]["anonymous"] or not required
+        if found is None:
+            if anonymous:
+                return None
+            raise ApiError(E.MISSING_CREDENTIALS, text="Authentication credentials were not provided.")
+        kind, value = found
+        try:
+            if kind == "basic":
+                key, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
+                if not sep:
+                    raise ApiError(E.MALFORMED_CREDENTIALS)
+                return await self.services.accounts.check_credentials(key, secret)
+            identity = await self.services.extra["api_tokens"].resolve(value)
+            if identity is None:
+                identity, _ = self.services.tokens.decode(value)
+                if await self.services.accounts.is_revoked(identity.session_id):
+                    raise TokenError("revoked token")
+            return identity
+        except (TokenError, binascii.Error, UnicodeDecodeError):
+            if anonymous:
+                return None
+            raise ApiError(E.INVALID_TOKEN, text="Invalid token.") from None
+        except ApiError:
+            if anonymous:
+                return None
+            raise
+
+    def _failure(self, mount: Mount, error: Exception) -> tuple[int, bytes]:
+        if isinstance(error, StoreUnavailable):
+            error = ApiError(E.SERVICE_UNAVAILABLE, str(error))
+        if not isinstance(error, ApiError):
+            log.exception("unexpected error in a %s call", mount.dialect, exc_info=error)
+            error = ApiError(E.INTERNAL_ERROR)
+        status = dialects.error_status(mount.profile, error)
+        return status, orjson.dumps(dialects.error_body(mount.profile["errors"], error))
+
+
+def _coerce(values: dict[str, list[str] | str], props: dict[str, Any]) -> dict[str, Any]:
+    """Query or form strings to the request schema's types (Python's True/False spelling included)."""
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        items = raw if isinstance(raw, list) else [raw]
+        schema = props.get(name) or {}
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        if "array" in types:
+            out[name] = [_scalar(v, ((schema.get("items") or {}).get("type"))) for v in items]
+        else:
+            out[name] = _scalar(items[-1], next((t for t in types if t and t != "null"), None))
+    return out
+
+
+def _scalar(value: str, kind: Any) -> Any:
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value  # the validator names the field
+    if kind == "boolean":
+        return True if value in _TRUE else False if value in _FALSE else value
+    return value
+
+
+def _not_object(body: bytes) -> dict[str, Any]:
+    raise ApiError(E.BAD_REQUEST, "the JSON body must be an object")
+
+
+async def _multipart(scope: dict, body: bytes, headers: dict[str, str]) -> tuple[dict[str, list[str]], list[tuple[str, str, bytes]]]:
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(scope, replay).form(max_files=10_000, max_fields=10_000)
+    except Exception as e:  # a malformed multipart body is the client's error
+        raise ApiError(E.BAD_REQUEST, f"malformed multipart body: {e}") from None
+    fields: dict[str, list[str]] = {}
+    files: list[tuple[str, str, bytes]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files.append((name, value.filename or "", await value.read()))
+        else:
+            fields.setdefault(name, []).append(value)
+    await form.close()
+    return fields, files
+
+
+async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _base_url(scope: dict, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _cookies(raw: str) -> dict[str, str]:
+    out = {}
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            out[name] = value
+    return out
+
+
+async def _send(send: Any, status: int, body: bytes, headers: dict[str, str], cookies: dict[str, str] | None = None) -> None:
+    raw = [(b"content-length", str(len(body)).encode())]
+    if body:
+        raw.append((b"content-type", b"application/json"))
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(b"set-cookie", f"{k}={v}; Path=/; SameSite=Lax".encode("latin-1")) for k, v in (cookies or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
