@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specgate.core import canonical
-from specgate.core.ir import Action, Api, Attributes, EndpointVersion
+from specgate.core.ir import Action, Api, Attributes, EndpointVersion, HttpBinding
 from specgate.core.versions import Version, floor
 
 from .model import Finding, worst
@@ -105,6 +105,7 @@ class Comparison:
             if (ok, nk) in drafts_renamed or (nk not in oby and not self.released(endpoint, nk)):
                 continue  # a release step, or a new unreleased version: its version finding says it all
             tag = "existing-version" if ok == nk else "existing-pin-reresolved"
+            self._http(endpoint, pin, oby[ok].http, nby[nk].http, tag)
             for c in self._schemas(oby[ok], nby[nk]):
                 self._add(c.rule, endpoint, pin, direction=c.rule.startswith("req.") and "request" or
                           c.rule.startswith("resp.") and "response" or _direction(c.location), location=c.location,
@@ -132,7 +133,7 @@ class Comparison:
                         f.tags.add("existing-pin-reresolved")
                         f.level = self._effective_level(oby[before], nby[key])
                 continue
-            if key.is_draft or key > self.released.maximum:
+            if key.is_draft or key > self.released.ceiling(endpoint):
                 self._add("version.added-unreleased", endpoint, key, new=str(key), message=f"new version {key} (unreleased)")
                 continue
             effective = self._effective_level(oby[before], nby[key]) if before else "safe"
@@ -154,6 +155,25 @@ class Comparison:
                 self._add("version.request-kind-changed", endpoint, key, old=_kind(ov), new=_kind(nv),
                           message=f"{_kind(ov)} → {_kind(nv)}", tags={"existing-version"})
         return renamed
+
+    def _http(self, endpoint: str, pin: Version, old: HttpBinding | None, new: HttpBinding | None, tag: str) -> None:
+        """A REST binding is part of the contract of its version, like the schemas."""
+        if old == new:
+            return
+        before, after = old and old.to_data(), new and new.to_data()
+        if old is None or new is None:
+            rule = "http.binding-added" if old is None else "http.binding-removed"
+            self._add(rule, endpoint, pin, location="/http", old=before, new=after, tags={tag},
+                      message=f"{(new or old).method} {(new or old).path} {'added' if old is None else 'removed'}")
+            return
+        changed = sorted(k for k in before if k != "nulls" and before.get(k) != after.get(k))
+        changed += sorted(k for k in after if k not in before)
+        if changed:
+            self._add("http.binding-changed", endpoint, pin, location="/http", old=before, new=after, tags={tag},
+                      message=f"{old.method} {old.path} → {new.method} {new.path} ({', '.join(changed)} changed)")
+        if old.nulls != new.nulls:
+            self._add("http.nulls-changed", endpoint, pin, location="/http/nulls", old=old.nulls, new=new.nulls, tags={tag},
+                      message=f"nulls {old.nulls} → {new.nulls}")
 
     def _effective_level(self, old: EndpointVersion, new: EndpointVersion) -> str:
         changes = self._schemas(old, new)
@@ -216,14 +236,24 @@ class Comparison:
 class Released:
     """Which pins shipped: at or below the released maximum, not a draft, and in the release lock if any."""
 
-    def __init__(self, maximum: Version, release_lock: Api | None):
+    def __init__(self, maximum: Version, release_lock: Api | None, base: Api | None = None):
         self.maximum = maximum
         self.lock = release_lock
+        # a REST dialect's clients send no version: what they get is fixed by the dialect's pin
+        self.dialect_max = {
+            name: base.dialects[s.dialect].pin
+            for name, s in (base.services.items() if base else ())
+            if s.dialect and s.dialect in base.dialects
+        }  # fmt: skip
+
+    def ceiling(self, endpoint: str) -> Version:
+        """The highest released pin of an endpoint: the released maximum, or its dialect's pin."""
+        return self.dialect_max.get(endpoint.split(".")[0], self.maximum)
 
     def __call__(self, endpoint: str, pin: Version | None) -> bool:
         if pin is None:
             return True
-        if pin.is_draft or pin > self.maximum:
+        if pin.is_draft or pin > self.ceiling(endpoint):
             return False
         if self.lock is None or not endpoint:
             return True
@@ -235,7 +265,7 @@ class Released:
 
 def _content(v: EndpointVersion) -> str:
     batch = v.batch_request and (v.batch_request.action, v.batch_request.item)
-    return canonical.dumps([v.request, batch, v.response])
+    return canonical.dumps([v.request, batch, v.response, v.http and v.http.to_data()])
 
 
 def _kind(v: EndpointVersion) -> str:

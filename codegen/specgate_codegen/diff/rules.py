@@ -30,6 +30,10 @@ version.rebased                   info       a version's ${} base changed; what 
 version.request-kind-changed      breaking   request <-> batch_request changes the payload shape the server expects
 api.max-lowered                   breaking   pins above the new maximum are rejected outright
 api.max-raised                    info       new pins only
+http.binding-added                safe       a REST route now reaches the action; RPC callers see no change
+http.binding-removed              breaking   REST clients of the route get 404
+http.binding-changed              breaking   method, path, status, body or answer kind changed: the pinned REST client breaks
+http.nulls-changed                dangerous  null in a body now clears a field, or is now ignored
 attr.internal-set                 breaking   external clients lose access to the action
 attr.internal-cleared             dangerous  nothing breaks, but exposure grows (security)
 attr.auth-required                breaking   anonymous calls that worked now get an authorization error

@@ -28,7 +28,7 @@ def run(base_ref: str, head_ref: str, settings: DiffSettings, root: Path) -> Rep
     base, head = inputs.load_all([base_ref, head_ref], root)
     release_lock = inputs.load(settings.release_lock, root).api if settings.release_lock else None
     maximum = settings.released_max or base.api.max_version
-    released = Released(maximum, release_lock)
+    released = Released(maximum, release_lock, base.api)
     found = Comparison(base.api, head.api, settings, released).run() + lints.introduced(base, head) + tree_findings(base, head)
     found = modifiers.apply(found, base.api, settings, released, today)
     findings = [f for f in to_findings(found) if _selected(f.endpoint, settings)]
