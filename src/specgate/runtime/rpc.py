@@ -19,6 +19,7 @@ from specgate._generated import errors as E
 from specgate.adapters.ports import StoreUnavailable
 from specgate.core.errors import ApiError, RequestValidationError
 from specgate.core.versions import Version, VersionError, parse_pin
+from specgate.domain.api_tokens import PREFIX as API_TOKEN_PREFIX
 from specgate.domain.identity import Identity
 from specgate.domain.tokens import TokenError
 from specgate.handlers.context import CallContext, Services
@@ -161,6 +162,11 @@ class RpcApp:
         if scheme == "bearer":
             tokens = self.services.tokens
             token = value.strip()
+            if token.startswith(API_TOKEN_PREFIX):  # a long-lived API token (specgate token create)
+                identity = await self.services.extra["api_tokens"].resolve(token)
+                if identity is None:
+                    raise ApiError(E.INVALID_TOKEN, "unknown or revoked API token")
+                return identity
             try:
                 identity = tokens.cached(token)
                 if identity is None:
