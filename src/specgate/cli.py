@@ -103,7 +103,8 @@ def run_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # specgate logs each call itself, as JSON with its call id
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     if embedded is not None:
         embedded.stop()

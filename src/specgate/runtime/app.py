@@ -14,12 +14,13 @@ import logging
 import os
 import secrets
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from specgate.core.versions import Version
@@ -28,6 +29,7 @@ from specgate.domain.accounts import Accounts
 from specgate.domain.tokens import TokenIssuer
 from specgate.handlers.context import Services
 
+from .metrics import Metrics, queue_lengths
 from .registry import Handlers
 from .request import PATH
 from .rpc import RpcApp
@@ -133,23 +135,64 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
             if embedded is not None:
                 embedded.stop()
 
+    metrics = Metrics()
+
     async def live(_request):
         return JSONResponse({"status": "ok"})
 
-    starlette = Starlette(routes=[Route("/health/live", live)], lifespan=lifespan)
-    own_paths = {"/health/live"}
+    async def ready(_request):
+        """Ready when the document store and Redis both answer (a load balancer's readiness probe)."""
+        checks = {}
+        for name, probe in (("store", store.count("companies", companies=[accounts_module.DEFAULT_COMPANY])),
+                            ("redis", queues.client.ping())):  # fmt: skip
+            try:
+                await asyncio.wait_for(probe, timeout=2.0)
+                checks[name] = "ok"
+            except Exception as e:  # any failure means not ready; say which and why
+                checks[name] = f"unavailable: {type(e).__name__}: {e}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    async def scrape(_request):
+        try:
+            lengths = await asyncio.wait_for(queue_lengths(queues.client), timeout=2.0)
+        except Exception:  # metrics must answer even when Redis does not
+            lengths = {}
+        return PlainTextResponse(metrics.render(lengths), media_type="text/plain; version=0.0.4")
+
+    starlette = Starlette(
+        routes=[Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", scrape)], lifespan=lifespan
+    )
+    own_paths = {"/health/live", "/health/ready", "/metrics"}
+    access = logging.getLogger("specgate.access")
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in own_paths:
             await starlette(scope, receive, send)
-        elif rest.mounts and not PATH.fullmatch(scope["path"]) and rest.mount_of(scope["path"]):
-            await rest(scope, receive, send)  # REST dialect paths never look like /service.action
+            return
+        started, status = time.perf_counter(), 0
+
+        async def watch(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if rest.mounts and not PATH.fullmatch(scope["path"]) and rest.claims(scope["path"]):
+            await rest(scope, receive, watch)  # REST dialect paths never look like /service.action
         else:
-            await rpc(scope, receive, send)
+            await rpc(scope, receive, watch)
+        elapsed = time.perf_counter() - started
+        call_id, endpoint, version = scope.get("specgate.call") or ("", "", "")
+        metrics.observe(endpoint or "(none)", version, status, elapsed)
+        if settings.access_log:
+            access.info("call", extra={"call_id": call_id, "endpoint": endpoint, "version": version, "status": status,
+                                       "ms": round(elapsed * 1000, 2), "method": scope["method"], "path": scope["path"]})  # fmt: skip
 
     app.services = services  # type: ignore[attr-defined]  # for tests and tools
     app.rpc = rpc  # type: ignore[attr-defined]
     app.rest = rest  # type: ignore[attr-defined]
+    app.metrics = metrics  # type: ignore[attr-defined]
     return app
 
 
@@ -216,4 +259,8 @@ async def create_api_token(settings: Settings, company: str | None, user: str | 
 
 def app_from_env() -> Any:
     """Factory for ``uvicorn --factory`` and ``specgate serve``."""
-    return create_app(announce=True)
+    from .logs import configure
+
+    settings = Settings.from_env()
+    configure(settings.log_level, settings.log_format)
+    return create_app(settings, announce=True)

@@ -74,6 +74,15 @@ class RestApp:
                 return m, path[len(m.prefix):] or "/"
         return None
 
+    def claims(self, path: str) -> bool:
+        """Whether a path is this frontend's: anything under a dialect's prefix, and at the root only
+        the paths a root-mounted dialect has routes for (the rest stays RPC's, with RPC's errors)."""
+        found = self.mount_of(path)
+        if found is None:
+            return False
+        mount, rest = found
+        return bool(mount.prefix) or any(r.pattern.fullmatch(rest) for r in mount.router.routes)
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         found = self.mount_of(scope["path"])
         if found is None:
@@ -101,6 +110,8 @@ class RestApp:
             raise ApiError(E.RESOURCE_NOT_FOUND, text="Not found.")
         endpoint = self.tables.endpoints[route.endpoint]
         key = parse_key(route.key)
+        call_id = uuid.uuid4().hex
+        scope["specgate.call"] = (call_id, route.endpoint, route.key)
         entry = endpoint.versions[key]
         identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
@@ -133,7 +144,7 @@ class RestApp:
         if handler is None:
             raise ApiError(E.NOT_IMPLEMENTED, endpoint=route.endpoint, version=route.key)
         client = headers.get("x-real-ip") or (scope.get("client") or ("",))[0]
-        ctx = CallContext(uuid.uuid4().hex, route.endpoint, key, key, identity, self.services, headers, client, cookies, info)
+        ctx = CallContext(call_id, route.endpoint, key, key, identity, self.services, headers, client, cookies, info)
         result = await handler(ctx, data)
         out_headers.update(info.response_headers)
         kind, status = binding["kind"], binding["status"]

@@ -78,6 +78,7 @@ class RpcApp:
             body = envelope.render(call.id, call.trx, call.endpoint, call.requested, call.actual, 200, data=data)
         except Exception as error:  # the one catch-all: every failure is rendered as a catalogue error
             status, body = self._failure(call, error)
+        scope["specgate.call"] = (call.id, call.endpoint, str(call.actual or call.requested or ""))
         extra = [(b"set-cookie", _cookie(k, v)) for k, v in cookies.items()]
         if call.actual is not None:
             extra.append((b"x-api-version", str(call.actual).encode()))

@@ -33,6 +33,9 @@ class Settings:
     token_lifetime: int = 30 * 24 * 3600
     server_version: str = "1.12.0"
     log_level: str = "INFO"
+    log_format: str = "json"  # json | text
+    access_log: bool = True  # one structured line per call (call id, endpoint, version, status, ms)
+    shutdown_timeout: int = 30  # seconds in-flight calls get to finish after SIGTERM
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -83,6 +86,9 @@ class Settings:
             token_lifetime=number("token_lifetime", cls.token_lifetime),
             server_version=get("server_version", cls.server_version),
             log_level=get("log_level", cls.log_level).upper(),
+            log_format=get("log_format", cls.log_format),
+            access_log=flag("access_log", cls.access_log),
+            shutdown_timeout=number("shutdown_timeout", cls.shutdown_timeout),
         )
 
 

@@ -1,0 +1,102 @@
+"""Operations: liveness and readiness probes, Prometheus metrics, JSON call logs, graceful shutdown."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from .conftest import ACCESS_KEY, SECRET_KEY, free_port, start_server
+
+
+def test_ready_when_store_and_redis_answer(server) -> None:
+    r = httpx.get(f"{server.url}/health/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"store": "ok", "redis": "ok"}}
+    assert httpx.get(f"{server.url}/health/live").json() == {"status": "ok"}
+
+
+def test_metrics_count_calls_by_endpoint_version_and_status_and_show_queue_lengths(api, server) -> None:
+    queue = api.ok("queues.create", name="metrics-q")["id"]
+    task = api.ok("tasks.create", name="metrics task", type="training")["id"]
+    api.ok("tasks.enqueue", task=task, queue=queue)
+    api.call("tasks.get_by_id", task="no-such-task")
+    text = httpx.get(f"{server.url}/metrics").text
+    # the version label is the endpoint version that answered (the client pinned 2.23)
+    assert 'specgate_requests_total{endpoint="tasks.create",version="2.13",status="200"} 1' in text
+    assert 'specgate_requests_total{endpoint="tasks.get_by_id",version="2.1",status="400"} 1' in text
+    assert 'specgate_request_seconds_count{endpoint="tasks.enqueue"} 1' in text
+    assert 'specgate_request_seconds_bucket{endpoint="tasks.enqueue",le="+Inf"} 1' in text
+    assert f'specgate_queue_length{{queue="{queue}"}} 1' in text
+
+
+def test_not_ready_while_redis_is_down(tmp_path) -> None:
+    info, uv, thread = start_server(tmp_path)
+    try:
+        redis.Redis.from_url(info.app.services.redis_url).shutdown(nosave=True)
+        r = httpx.get(f"{info.url}/health/ready", timeout=10)
+        assert r.status_code == 503
+        body = r.json()
+        assert body["checks"]["store"] == "ok" and body["checks"]["redis"].startswith("unavailable")
+        assert httpx.get(f"{info.url}/metrics", timeout=10).status_code == 200  # metrics still answer
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+def _serve(tmp_path: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "SPECGATE_DATA_DIR": str(tmp_path), "SPECGATE_PORT": str(port), "SPECGATE_ACCESS_KEY": ACCESS_KEY,
+           "SPECGATE_SECRET_KEY": SECRET_KEY, "SPECGATE_LOG_FORMAT": "json", "SPECGATE_ENV": "test"}  # fmt: skip
+    exe = Path(sys.executable).with_name("specgate")
+    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("specgate serve did not become ready")
+
+
+def test_calls_are_logged_as_json_and_sigterm_lets_in_flight_calls_finish(tmp_path) -> None:
+    port = free_port()
+    proc = _serve(tmp_path, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/auth.login", auth=(ACCESS_KEY, SECRET_KEY))
+        call_id = r.json()["meta"]["id"]
+        # a call whose body is still arriving when the server is told to stop
+        body = json.dumps({"method": "post"}).encode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        basic = base64.b64encode(f"{ACCESS_KEY}:{SECRET_KEY}".encode())
+        sock.sendall(b"POST /auth.login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Basic "
+                     + basic + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5])  # fmt: skip
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        sock.sendall(body[5:])
+        sock.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        sock.close()
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with proc.stderr:
+        logs = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    login = [entry for entry in logs if entry.get("call_id") == call_id]
+    assert login and login[0]["endpoint"] == "auth.login" and login[0]["status"] == 200 and login[0]["level"] == "info"
+    assert sum(1 for entry in logs if entry.get("endpoint") == "auth.login" and entry["status"] == 200) == 2
