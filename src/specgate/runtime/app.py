@@ -98,9 +98,10 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     from .rest import RestApp
 
     jobs = BackgroundJobs(redis_url)
+    validators, handlers = Validators(tables), Handlers(tables)
     services.extra["api_tokens"] = ApiTokens(store, services.accounts)
     services.extra["jobs"] = jobs
-    validators, handlers = Validators(tables), Handlers(tables)
+    services.extra["handlers"] = handlers  # asynchronous calls run their handler in a background job
     rpc = RpcApp(tables, validators, handlers, services)
     rest = RestApp(tables, validators, handlers, services)
 

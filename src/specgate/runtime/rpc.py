@@ -24,7 +24,7 @@ from specgate.domain.identity import Identity
 from specgate.domain.tokens import TokenError
 from specgate.handlers.context import CallContext, Services
 
-from . import envelope
+from . import async_calls, envelope
 from .registry import Handlers
 from .request import BATCH_TYPE, PATH, merge_query, parse_batch, parse_body
 from .tables import Tables
@@ -75,7 +75,7 @@ class RpcApp:
         cookies: dict[str, str] = {}
         try:
             status, data = await self._run(call, scope, receive, headers, cookies)
-            body = envelope.render(call.id, call.trx, call.endpoint, call.requested, call.actual, 200, data=data)
+            body = envelope.render(call.id, call.trx, call.endpoint, call.requested, call.actual, status, data=data)
         except Exception as error:  # the one catch-all: every failure is rendered as a catalogue error
             status, body = self._failure(call, error)
         scope["specgate.call"] = (call.id, call.endpoint, str(call.actual or call.requested or ""))
@@ -113,6 +113,9 @@ class RpcApp:
         handler = self.handlers.pick(name, actual)
         if handler is None:
             raise ApiError(E.NOT_IMPLEMENTED, endpoint=name, version=str(actual))
+        if async_calls.wanted(headers) and name != "async.result":
+            await async_calls.submit(self.services, call.id, name, pin, actual, identity, data, headers)
+            return 202, {"id": call.id}
         client = headers.get("x-real-ip") or (scope.get("client") or ("",))[0]
         ctx = CallContext(call.id, name, pin, actual, identity, self.services, headers, client, cookies)
         result = await handler(ctx, data) or {}

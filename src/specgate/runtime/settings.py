@@ -36,6 +36,7 @@ class Settings:
     log_format: str = "json"  # json | text
     access_log: bool = True  # one structured line per call (call id, endpoint, version, status, ms)
     shutdown_timeout: int = 30  # seconds in-flight calls get to finish after SIGTERM
+    async_result_ttl: int = 3600  # seconds the outcome of an X-Api-Async call is kept
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -89,6 +90,7 @@ class Settings:
             log_format=get("log_format", cls.log_format),
             access_log=flag("access_log", cls.access_log),
             shutdown_timeout=number("shutdown_timeout", cls.shutdown_timeout),
+            async_result_ttl=number("async_result_ttl", cls.async_result_ttl),
         )
 
 
