@@ -144,7 +144,7 @@ def client(tables):
         raise TokenError("not a JWT")
 
     services = SimpleNamespace(
-        settings=SimpleNamespace(max_body_bytes=100_000),
+        settings=SimpleNamespace(max_body_bytes=100_000, validate_responses=True),
         extra={"api_tokens": SimpleNamespace(resolve=resolve)},
         tokens=SimpleNamespace(decode=decode),
     )

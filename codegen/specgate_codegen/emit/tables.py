@@ -60,7 +60,10 @@ def emit(api: Api) -> list[tuple[str, bytes]]:
 
 def _dialects(api: Api) -> dict[str, Any]:
     """Each dialect's profile and its route table: the binding of every action at the dialect's pin."""
-    out = {name: {**d.to_data(), "routes": []} for name, d in api.dialects.items()}
+    out = {name: {**d.to_data(), "routes": [], "services": []} for name, d in api.dialects.items()}
+    for sname, service in api.services.items():
+        if service.dialect in out:
+            out[service.dialect]["services"].append(sname)
     for name, action in api.endpoints():
         dialect = api.services[name.split(".")[0]].dialect
         if dialect not in out:

@@ -54,6 +54,7 @@ class ApiError(SpecgateError):
         text = text or code.text[:1].upper() + code.text[1:]
         if detail:
             text += f" ({detail})"
+        self.summary = text  # the message without the key=value data (REST dialects show it on its own)
         if data:
             text += ": " + ", ".join(f"{k}={_render(v)}" for k, v in data.items())
         self.message = text

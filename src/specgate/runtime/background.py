@@ -52,13 +52,19 @@ class BackgroundJobs(RedisAdapter):
 
     async def run(self, services: Any, idle: float = 0.1) -> None:
         """Claim and run due jobs until cancelled; a failing job is logged, never retried forever."""
+        away = False
         while True:
             try:
                 due = await self._guard(self._claim(keys=[KEY], args=[time.time(), 32]))
-            except Exception:  # Redis away for a moment: try again shortly
-                log.warning("background jobs: cannot reach redis", exc_info=True)
+            except Exception as e:  # Redis away for a moment: say so once, try again shortly
+                if not away:
+                    log.warning("background jobs paused: %s", e)
+                away = True
                 await asyncio.sleep(1.0)
                 continue
+            if away:
+                log.warning("background jobs resumed")
+                away = False
             for raw in due:
                 item = json.loads(raw)
                 fn = JOBS.get(item["name"])

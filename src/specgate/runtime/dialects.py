@@ -12,13 +12,14 @@ VALIDATION = {E.VALIDATION_ERROR, E.MISSING_REQUIRED_FIELDS, E.BAD_REQUEST}
 
 
 def error_body(style: str, error: ApiError) -> dict[str, Any]:
-    message, field = error.message, error.data.get("field")
+    message, field = error.summary, error.data.get("field")
+    about_field = error.detail or message  # what is wrong with the field, without the generic prefix
     if style == "detail":
         if error.code in VALIDATION and field:
-            return {str(field): [message]}
+            return {str(field): [about_field]}
         return {"detail": message}
     if style == "message_errors":
-        return {"message": message, "errors": {str(field): message} if field else {}}
+        return {"message": message, "errors": {str(field): about_field} if field else {}}
     return {"message": message}
 
 

@@ -35,7 +35,7 @@ from .tables import Tables
 from .validate import Validators
 
 log = logging.getLogger("specgate.rest")
-_TRUE, _FALSE = {"true", "True", "1", "yes"}, {"false", "False", "0", "no"}
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
 @dataclass
@@ -148,6 +148,9 @@ class RestApp:
         result = await handler(ctx, data)
         out_headers.update(info.response_headers)
         kind, status = binding["kind"], binding["status"]
+        if self.services.settings.validate_responses and kind in ("object", "list"):
+            for item in (result or {}).get("items", ()) if kind == "list" else [result or {}]:
+                self.validators.check_response(entry.response, item)
         if kind == "none":
             return status, None
         if kind == "list":
@@ -217,7 +220,8 @@ def _scalar(value: str, kind: Any) -> Any:
     except ValueError:
         return value  # the validator names the field
     if kind == "boolean":
-        return True if value in _TRUE else False if value in _FALSE else value
+        low = value.lower()
+        return True if low in _TRUE else False if low in _FALSE else value
     return value
 
 
@@ -264,8 +268,10 @@ async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes
 
 
 def _base_url(scope: dict, headers: dict[str, str]) -> str:
-    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-    return f"{scope.get('scheme', 'http')}://{host}"
+    """Where the client reached us: behind a proxy or load balancer, as its X-Forwarded-* headers say."""
+    host = headers.get("x-forwarded-host") or headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+    return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
 
 
 def _cookies(raw: str) -> dict[str, str]:

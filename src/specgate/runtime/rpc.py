@@ -61,6 +61,10 @@ class RpcApp:
         self.tables, self.validators, self.handlers, self.services = tables, validators, handlers, services
         self.settings = services.settings
         self.default_pin = parse_pin(self.settings.default_version) if self.settings.default_version else tables.max_version
+        # a REST dialect's actions keep an RPC form, versioned like their dialect (CVAT 2.80), not like ClearML
+        self.dialect_pins = {
+            service: parse_pin(profile["pin"]) for profile in tables.dialects.values() for service in profile.get("services", ())
+        }
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -90,7 +94,7 @@ class RpcApp:
         if match is None:
             raise ApiError(E.BAD_REQUEST, text=f"Invalid request path {path}")
         call.endpoint = name = f"{match['service']}.{match['action']}"
-        call.requested = pin = self._pin(match["version"], headers)
+        call.requested = pin = self._pin(match["version"], headers, self.dialect_pins.get(match["service"]))
         endpoint = self.tables.endpoints.get(name)
         actual = endpoint.routing.pick(pin) if endpoint else None
         if actual is None:
@@ -123,15 +127,15 @@ class RpcApp:
             self.validators.check_response(entry.response, result)
         return 200, result
 
-    def _pin(self, in_path: str | None, headers: dict[str, str]) -> Version:
+    def _pin(self, in_path: str | None, headers: dict[str, str], dialect_pin: Version | None = None) -> Version:
         raw = in_path or next((headers[h] for h in VERSION_HEADERS if headers.get(h)), None)
         if raw is None:
-            return self.default_pin
+            return dialect_pin or self.default_pin
         try:
             pin = parse_pin(raw)
         except VersionError as e:
             raise ApiError(E.INVALID_VERSION, version=raw, reason=str(e)) from None
-        top = self.tables.max_version
+        top = max(self.tables.max_version, dialect_pin or self.tables.max_version)
         if self.settings.strict_versions and pin > top and not (self.settings.enable_drafts and pin.is_draft):
             raise ApiError(E.BAD_REQUEST, text=f"Invalid API version (max. supported version is {top})")
         return pin
