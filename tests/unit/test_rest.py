@@ -24,7 +24,7 @@ DIALECT = """
 mount: "/demo"
 aliases: ["/v1/demo"]
 pin: "1.0"
-auth { schemes: [token, raw], anonymous: [demo_items.about] }
+auth { schemes: [token, raw, session], anonymous: [demo_items.about] }
 errors: message_errors
 validation_status: 422
 trailing_slash: optional
@@ -223,3 +223,13 @@ async def test_multipart_fields_are_coerced_and_files_passed_through(client) -> 
     r = await client.post("/demo/items/1/files", data={"major": "True"}, files=files, headers=AUTH)
     assert r.status_code == 201
     assert r.json() == {"major": True, "files": [["file", "a.py", 8], ["file", "b.txt", 2]]}
+
+
+async def test_session_cookie_needs_the_csrf_header_on_unsafe_methods(client) -> None:
+    client.cookies.set("sessionid", "good")
+    assert (await client.get("/demo/items/")).status_code == 200  # safe method: the cookie alone is enough
+    r = await client.post("/demo/items/", json={"name": "a"})
+    assert r.status_code == 403 and "CSRF" in r.json()["message"]
+    client.cookies.set("csrftoken", "t1")
+    assert (await client.post("/demo/items/", json={"name": "a"}, headers={"X-CSRFToken": "other"})).status_code == 403
+    assert (await client.post("/demo/items/", json={"name": "a"}, headers={"X-CSRFToken": "t1"})).status_code == 201

@@ -81,7 +81,7 @@ def envelope(style: str, result: dict[str, Any], window: dict[str, int], url: st
 
 
 def credentials(schemes: list[str], headers: dict[str, str], cookies: dict[str, str]) -> tuple[str, str] | None:
-    """The first credential a dialect's schemes find: ("token", value) or ("basic", base64)."""
+    """The first credential a dialect's schemes find: ("token" | "session", token) or ("basic", base64)."""
     auth = headers.get("authorization", "").strip()
     word, _, rest = auth.partition(" ")
     for scheme in schemes:
@@ -94,5 +94,5 @@ def credentials(schemes: list[str], headers: dict[str, str], cookies: dict[str, 
         if scheme == "raw" and auth and not rest:
             return "token", auth
         if scheme == "session" and cookies.get("sessionid"):
-            return "token", cookies["sessionid"]
+            return "session", cookies["sessionid"]
     return None

@@ -113,7 +113,7 @@ class RestApp:
         call_id = uuid.uuid4().hex
         scope["specgate.call"] = (call_id, route.endpoint, route.key)
         entry = endpoint.versions[key]
-        identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers)
+        identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers, method)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         info = HttpInfo(method, _base_url(scope, headers) + mount.prefix, scope["path"], query)
         body = await _read_body(receive, headers, self.services.settings.max_body_bytes)
@@ -158,8 +158,15 @@ class RestApp:
             return status, dialects.envelope(binding["pagination"], result or {}, window, url, query)
         return status, result if result is not None else {}
 
-    async def _authenticate(self, profile: dict[str, Any], endpoint: str, required: bool, headers: dict[str, str]) -> Identity | None:
-        found = dialects.credentials(profile["auth"]["schemes"], headers, _cookies(headers.get("cookie", "")))
+    async def _authenticate(self, profile: dict[str, Any], endpoint: str, required: bool, headers: dict[str, str],
+                            method: str) -> Identity | None:  # fmt: skip
+        cookies = _cookies(headers.get("cookie", ""))
+        found = dialects.credentials(profile["auth"]["schemes"], headers, cookies)
+        if found and found[0] == "session" and method not in ("GET", "HEAD", "OPTIONS"):
+            # a browser sends cookies by itself: an unsafe call must also prove it read the CSRF cookie
+            token = cookies.get("csrftoken")
+            if not token or headers.get("x-csrftoken") != token:
+                raise ApiError(E.FORBIDDEN, text="CSRF Failed: CSRF token missing or incorrect.")
         anonymous = endpoint in profile["auth"]["anonymous"] or not required
         if found is None:
             if anonymous:
@@ -288,6 +295,13 @@ async def _send(send: Any, status: int, body: bytes, headers: dict[str, str], co
     if body:
         raw.append((b"content-type", b"application/json"))
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    raw += [(b"set-cookie", f"{k}={v}; Path=/; SameSite=Lax".encode("latin-1")) for k, v in (cookies or {}).items()]
+    raw += [(b"set-cookie", _set_cookie(k, v)) for k, v in (cookies or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def _set_cookie(name: str, value: str) -> bytes:
+    """An empty value clears the cookie; the CSRF cookie stays readable by scripts, as CSRF needs."""
+    # flags first and SameSite last: clients that read joined Set-Cookie headers (cvat-sdk) choke on "HttpOnly,"
+    flags = ("" if name == "csrftoken" else "; HttpOnly") + ("; Max-Age=0" if value == "" else "")
+    return f"{name}={value}{flags}; Path=/; SameSite=Lax".encode("latin-1")
