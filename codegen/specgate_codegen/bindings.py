@@ -98,7 +98,7 @@ def binding(block: Any, request: dict | None, where: tuple[str, int], endpoint: 
     if not isinstance(path, str) or not path.startswith("/"):
         bad('http.path must start with "/"')
         return None
-    declared = set(((request or {}).get("properties") or {}))
+    declared = set(root_properties(request or {}))
     for m in PARAM.finditer(path):
         if (m[2] or "string") not in PARAM_TYPES:
             bad(f"path parameter {{{m[1]}}} has unknown type {m[2]!r} (one of {', '.join(PARAM_TYPES)})")
@@ -125,6 +125,16 @@ def binding(block: Any, request: dict | None, where: tuple[str, int], endpoint: 
     for extra in sorted(set(block) - {"method", "path", "status", "body", "kind", "pagination", "nulls"}):
         bad(f"unknown http key {extra!r}")
     return HttpBinding(method, path, status if isinstance(status, int) else 200, body, kind, pagination, nulls)
+
+
+def root_properties(schema: dict[str, Any]) -> dict[str, Any]:
+    """The top-level properties of an effective schema, through a root ``$ref`` to one of its definitions."""
+    for _ in range(8):
+        ref = schema.get("$ref")
+        if not (isinstance(ref, str) and ref.startswith("#/definitions/")):
+            break
+        schema = {**(schema.get("definitions") or {}).get(ref[len("#/definitions/"):], {}), "definitions": schema.get("definitions")}
+    return schema.get("properties") or {}
 
 
 def check_routes(api: Api, dialect_of: dict[str, str], where: dict[tuple[str, str], tuple[str, int]], diags: Diagnostics) -> None:

@@ -67,6 +67,8 @@ class RestApp:
             for prefix in (profile["mount"], *profile["aliases"]):
                 mounts.append(Mount(name, prefix, profile, router))
         self.mounts = sorted(mounts, key=lambda m: -len(m.prefix))  # the longest prefix claims a path first
+        self._root_heads: dict[str, set[str]] = {}
+        self._props: dict[str, dict[str, Any]] = {}
 
     def mount_of(self, path: str) -> tuple[Mount, str] | None:
         for m in self.mounts:
@@ -75,13 +77,31 @@ class RestApp:
         return None
 
     def claims(self, path: str) -> bool:
-        """Whether a path is this frontend's: anything under a dialect's prefix, and at the root only
-        the paths a root-mounted dialect has routes for (the rest stays RPC's, with RPC's errors)."""
+        """Whether a path is this frontend's: anything under a dialect's prefix, and at the root the paths
+        whose first segment starts some route of the root-mounted dialect (``/tasks/…``, ``/jobs/…``);
+        the rest stays RPC's, with RPC's errors."""
         found = self.mount_of(path)
         if found is None:
             return False
         mount, rest = found
-        return bool(mount.prefix) or any(r.pattern.fullmatch(rest) for r in mount.router.routes)
+        return bool(mount.prefix) or rest.split("/")[1] in self._heads(mount)
+
+    def _heads(self, mount: Mount) -> set[str]:
+        heads = self._root_heads.get(mount.dialect)
+        if heads is None:
+            heads = self._root_heads[mount.dialect] = {
+                r.template.split("/")[1] for r in mount.router.routes if not r.template.startswith("/{")
+            }
+        return heads
+
+    def _properties(self, schema_key: str | None) -> dict[str, Any]:
+        """The request's top-level properties (query and form values are coerced to their types)."""
+        if not schema_key:
+            return {}
+        found = self._props.get(schema_key)
+        if found is None:
+            found = self._props[schema_key] = _root_properties(self.tables.schemas[schema_key])
+        return found
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         found = self.mount_of(scope["path"])
@@ -117,8 +137,7 @@ class RestApp:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         info = HttpInfo(method, _base_url(scope, headers) + mount.prefix, scope["path"], query)
         body = await _read_body(receive, headers, self.services.settings.max_body_bytes)
-        schema = self.tables.schemas.get(entry.request) if entry.request else None
-        props = (schema or {}).get("properties") or {}
+        props = self._properties(entry.request)
         data: dict[str, Any] = _coerce(query, props)
         binding = route.binding
         if binding["body"] == "multipart":
@@ -202,6 +221,15 @@ class RestApp:
             error = ApiError(E.INTERNAL_ERROR)
         status = dialects.error_status(mount.profile, error)
         return status, orjson.dumps(dialects.error_body(mount.profile["errors"], error))
+
+
+def _root_properties(schema: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(8):  # a request written as one $ref to a definition
+        ref = schema.get("$ref")
+        if not (isinstance(ref, str) and ref.startswith("#/definitions/")):
+            break
+        schema = {**(schema.get("definitions") or {}).get(ref[len("#/definitions/"):], {}), "definitions": schema.get("definitions")}
+    return schema.get("properties") or {}
 
 
 def _coerce(values: dict[str, list[str] | str], props: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ class Route:
     endpoint: str
     key: str
     method: str
+    template: str
     pattern: re.Pattern
     params: dict[str, str]  # name → type
     binding: dict[str, Any]  # status, body, kind, pagination, nulls
@@ -38,7 +39,7 @@ def compile_route(entry: dict[str, Any], trailing_slash: str) -> Route:
     if trailing_slash == "optional" and template != "/":
         regex += "/?"
     binding = {k: entry.get(k) for k in ("status", "body", "kind", "pagination", "nulls")}
-    return Route(entry["endpoint"], entry["key"], entry["method"], re.compile(regex), params, binding)
+    return Route(entry["endpoint"], entry["key"], entry["method"], entry["path"], re.compile(regex), params, binding)
 
 
 class Router:

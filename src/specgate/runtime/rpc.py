@@ -65,6 +65,8 @@ class RpcApp:
         self.dialect_pins = {
             service: parse_pin(profile["pin"]) for profile in tables.dialects.values() for service in profile.get("services", ())
         }
+        # their list and array answers describe one item in the schema: not checkable as a whole over RPC
+        self.unchecked = {r["endpoint"] for p in tables.dialects.values() for r in p["routes"] if r["kind"] in ("list", "array")}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -123,7 +125,7 @@ class RpcApp:
         client = headers.get("x-real-ip") or (scope.get("client") or ("",))[0]
         ctx = CallContext(call.id, name, pin, actual, identity, self.services, headers, client, cookies)
         result = await handler(ctx, data) or {}
-        if self.settings.validate_responses:
+        if self.settings.validate_responses and name not in self.unchecked:
             self.validators.check_response(entry.response, result)
         return 200, result
 
