@@ -233,3 +233,15 @@ async def test_session_cookie_needs_the_csrf_header_on_unsafe_methods(client) ->
     client.cookies.set("csrftoken", "t1")
     assert (await client.post("/demo/items/", json={"name": "a"}, headers={"X-CSRFToken": "other"})).status_code == 403
     assert (await client.post("/demo/items/", json={"name": "a"}, headers={"X-CSRFToken": "t1"})).status_code == 201
+
+
+async def test_a_deployment_can_move_a_dialect_to_another_prefix(tables) -> None:
+    services = SimpleNamespace(settings=SimpleNamespace(max_body_bytes=1000, validate_responses=True, dialect_mounts="demo=/elsewhere"),
+                               extra={}, tokens=None)  # fmt: skip
+    app = RestApp(tables, Validators(tables), Handlers(), services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as http:
+        assert (await http.get("/elsewhere/about")).json() == {"anonymous": True}
+        assert (await http.get("/v1/demo/about")).status_code == 200  # aliases stay
+        assert not app.claims("/demo/about")
+    with pytest.raises(ValueError):
+        RestApp(tables, Validators(tables), Handlers(), SimpleNamespace(settings=SimpleNamespace(dialect_mounts="demo")))

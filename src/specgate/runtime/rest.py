@@ -62,9 +62,10 @@ class RestApp:
     def __init__(self, tables: Tables, validators: Validators, handlers: Handlers, services: Services):
         self.tables, self.validators, self.handlers, self.services = tables, validators, handlers, services
         mounts = []
+        moved = mount_overrides(getattr(services.settings, "dialect_mounts", ""))
         for name, profile in tables.dialects.items():
             router = Router([compile_route(r, profile["trailing_slash"]) for r in profile["routes"]])
-            for prefix in (profile["mount"], *profile["aliases"]):
+            for prefix in (moved.get(name, profile["mount"]), *profile["aliases"]):
                 mounts.append(Mount(name, prefix, profile, router))
         self.mounts = sorted(mounts, key=lambda m: -len(m.prefix))  # the longest prefix claims a path first
         self._root_heads: dict[str, set[str]] = {}
@@ -221,6 +222,17 @@ class RestApp:
             error = ApiError(E.INTERNAL_ERROR)
         status = dialects.error_status(mount.profile, error)
         return status, orjson.dumps(dialects.error_body(mount.profile["errors"], error))
+
+
+def mount_overrides(text: str) -> dict[str, str]:
+    """``SPECGATE_DIALECT_MOUNTS=cvat=/cvat/api,qarnot=/qarnot``: where a deployment serves a dialect instead."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, prefix = item.partition("=")
+        if not sep or (prefix and (not prefix.startswith("/") or prefix.endswith("/"))):
+            raise ValueError(f"SPECGATE_DIALECT_MOUNTS: {item!r} is not name=/prefix")
+        out[name.strip()] = prefix
+    return out
 
 
 def _root_properties(schema: dict[str, Any]) -> dict[str, Any]:

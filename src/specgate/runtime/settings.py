@@ -37,6 +37,7 @@ class Settings:
     access_log: bool = True  # one structured line per call (call id, endpoint, version, status, ms)
     shutdown_timeout: int = 30  # seconds in-flight calls get to finish after SIGTERM
     async_result_ttl: int = 3600  # seconds the outcome of an X-Api-Async call is kept
+    dialect_mounts: str = ""  # "cvat=/cvat/api,qarnot=/qarnot": serve a REST dialect under another prefix
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -91,6 +92,7 @@ class Settings:
             access_log=flag("access_log", cls.access_log),
             shutdown_timeout=number("shutdown_timeout", cls.shutdown_timeout),
             async_result_ttl=number("async_result_ttl", cls.async_result_ttl),
+            dialect_mounts=get("dialect_mounts", cls.dialect_mounts),
         )
 
 
