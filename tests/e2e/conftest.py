@@ -7,6 +7,7 @@ is a small raw-HTTP client that logs in and returns whole envelopes, for asserti
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 import time
@@ -57,6 +58,25 @@ def start_server(data_dir: Path, **overrides) -> tuple[Server, uvicorn.Server, t
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     return Server(f"http://127.0.0.1:{port}", ACCESS_KEY, SECRET_KEY, data_dir, app), server, thread
+
+
+@contextlib.contextmanager
+def server_on_store(store: str, home: Path, database: str):
+    """A test server on the embedded SQLite store, or on MongoDB's wire protocol (nx-27017)."""
+    from adapters.conftest import start_nx, stop_nx
+
+    nx, overrides = None, {}
+    if store == "mongo":
+        nx, url = start_nx(home)
+        overrides["mongo_url"] = url.replace("/?", f"/{database}?")
+    info, uv, thread = start_server(home / "data", **overrides)
+    try:
+        yield info
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        if nx is not None:
+            stop_nx(nx)
 
 
 @pytest.fixture(scope="module")

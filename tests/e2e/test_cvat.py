@@ -17,7 +17,6 @@ from cvat_sdk.api_client import exceptions, models
 from cvat_sdk.core.client import Client, Config
 from cvat_sdk.core.proxies.tasks import ResourceType
 
-import specgate.handlers.cvat  # noqa: F401  (registers the handlers and the cvat.create_data job)
 
 from .test_tasks_support import second_company
 

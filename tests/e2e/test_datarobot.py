@@ -23,7 +23,6 @@ from datarobot.models.custom_task import CustomTask
 from datarobot.models.custom_task_version import CustomTaskVersion
 from datarobot.utils.pagination import unpaginate
 
-import specgate.handlers.datarobot  # noqa: F401  (registers the handlers even before MODULES lists them)
 from specgate.domain.identity import Identity
 
 ENVIRONMENT = "5e8c889607389fe0f466c72d"  # any ObjectId: specgate keeps no environment catalogue

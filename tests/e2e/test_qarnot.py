@@ -11,7 +11,6 @@ import uuid
 import httpx
 import pytest
 import qarnot
-from adapters.conftest import start_nx, stop_nx
 from qarnot.connection import Connection
 from qarnot.exceptions import (
     BucketStorageUnavailableException,
@@ -21,9 +20,8 @@ from qarnot.exceptions import (
     UnauthorizedException,
 )
 
-import specgate.handlers.qarnot  # noqa: F401  (registers the handlers and the qarnot.advance job)
 
-from .conftest import start_server
+from .conftest import server_on_store
 
 RUNNING = ("Submitted", "PartiallyDispatched", "FullyDispatched", "PartiallyExecuting", "FullyExecuting",
            "UploadingResults", "DownloadingResults")  # fmt: skip
@@ -37,17 +35,8 @@ def connect(url: str, token: str) -> Connection:
 @pytest.fixture(scope="module", params=["sqlite", "mongo"])
 def server(request, tmp_path_factory: pytest.TempPathFactory):
     """Overrides conftest's server: one per document store."""
-    home = tmp_path_factory.mktemp(f"qarnot-{request.param}")
-    nx, overrides = None, {}
-    if request.param == "mongo":
-        nx, url = start_nx(home)
-        overrides["mongo_url"] = url.replace("/?", "/specgate_qarnot?")
-    info, uv, thread = start_server(home / "data", **overrides)
-    yield info
-    uv.should_exit = True
-    thread.join(timeout=10)
-    if nx is not None:
-        stop_nx(nx)
+    with server_on_store(request.param, tmp_path_factory.mktemp(f"qarnot-{request.param}"), "specgate_qarnot") as info:
+        yield info
 
 
 @pytest.fixture(scope="module")

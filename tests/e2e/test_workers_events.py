@@ -17,12 +17,11 @@ import orjson
 import pytest
 
 
-from adapters.conftest import start_nx, stop_nx
 from specgate.core.clock import now_iso
 from specgate.domain.accounts import COMPANIES, CREDENTIALS, USERS
 from specgate.domain.identity import SYSTEM_COMPANY
 
-from .conftest import Api, Server, start_server
+from .conftest import Api, Server, server_on_store
 from .test_tasks_support import fails, new_project, new_task, second_company, task
 
 
@@ -64,17 +63,8 @@ def md5(text: str) -> str:
 @pytest.fixture(scope="module", params=["sqlite", "mongo"])
 def server(request, tmp_path_factory: pytest.TempPathFactory):
     """Overrides conftest's server: one per document store."""
-    home = tmp_path_factory.mktemp(f"workers-events-{request.param}")
-    nx, overrides = None, {}
-    if request.param == "mongo":
-        nx, url = start_nx(home)
-        overrides["mongo_url"] = url.replace("/?", "/specgate_workers_events?")
-    info, uv, thread = start_server(home / "data", **overrides)
-    yield info
-    uv.should_exit = True
-    thread.join(timeout=10)
-    if nx is not None:
-        stop_nx(nx)
+    with server_on_store(request.param, tmp_path_factory.mktemp(f"workers-events-{request.param}"), "specgate_workers_events") as info:
+        yield info
 
 
 @pytest.fixture(scope="module")

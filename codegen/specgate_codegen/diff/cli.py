@@ -78,7 +78,7 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"specgate diff: {e}", file=sys.stderr)
         return EXIT_INPUT
     except WaiverError as e:
-        print(f"specgate diff: invalid waivers:\n  " + "\n  ".join(e.messages), file=sys.stderr)
+        print("specgate diff: invalid waivers:\n  " + "\n  ".join(e.messages), file=sys.stderr)
         return EXIT_USAGE
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     for fmt in args.format or ["text"]:

@@ -90,3 +90,20 @@ def parse_batch(body: bytes) -> list[dict[str, Any]]:
             raise ApiError(E.BAD_REQUEST, f"json lines must contain objects, found {type(item).__name__} in batch item #{i}")
         items.append(item)
     return items
+
+
+async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    """The whole body, refused with 413 before it is read when it is declared (or grows) over ``limit``."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(E.REQUEST_TOO_LARGE, limit=limit, size=int(declared))
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)

@@ -29,8 +29,8 @@ from specgate.handlers.context import CallContext, Services
 
 from . import dialects
 from .registry import Handlers
-from .request import parse_body
-from .routes import Route, Router, compile_route
+from .request import parse_body, read_body
+from .routes import Router, compile_route
 from .tables import Tables
 from .validate import Validators
 
@@ -137,7 +137,7 @@ class RestApp:
         identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers, method)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         info = HttpInfo(method, _base_url(scope, headers) + mount.prefix, scope["path"], query)
-        body = await _read_body(receive, headers, self.services.settings.max_body_bytes)
+        body = await read_body(receive, headers, self.services.settings.max_body_bytes)
         props = self._properties(entry.request)
         data: dict[str, Any] = _coerce(query, props)
         binding = route.binding
@@ -296,22 +296,6 @@ async def _multipart(scope: dict, body: bytes, headers: dict[str, str]) -> tuple
             fields.setdefault(name, []).append(value)
     await form.close()
     return fields, files
-
-
-async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _base_url(scope: dict, headers: dict[str, str]) -> str:

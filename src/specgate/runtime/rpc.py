@@ -26,7 +26,7 @@ from specgate.handlers.context import CallContext, Services
 
 from . import async_calls, envelope
 from .registry import Handlers
-from .request import BATCH_TYPE, PATH, merge_query, parse_batch, parse_body
+from .request import BATCH_TYPE, PATH, merge_query, parse_batch, parse_body, read_body
 from .tables import Tables
 from .validate import Validators
 
@@ -103,7 +103,7 @@ class RpcApp:
             raise ApiError(E.ENDPOINT_NOT_FOUND, text=f"Unable to find endpoint for name {name} and version {pin}")
         call.actual = actual
         entry = endpoint.versions[actual]
-        body = await _read_body(receive, headers, self.settings.max_body_bytes)
+        body = await read_body(receive, headers, self.settings.max_body_bytes)
         identity = await self._authenticate(headers, scope, required=endpoint.authorize)
         if identity is not None and "*" not in endpoint.allow_roles and identity.role not in endpoint.allow_roles:
             raise ApiError(E.ROLE_NOT_ALLOWED, role=identity.role, allowed=endpoint.allow_roles)
@@ -207,22 +207,6 @@ class RpcApp:
             code.status, code.subcode, message, error_data=error_data, stack=stack,
         )
         return code.status, body
-
-
-async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(E.REQUEST_TOO_LARGE, limit=limit, size=int(declared))
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(E.REQUEST_TOO_LARGE, limit=limit)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _cookie_value(header: str, name: str) -> str:
