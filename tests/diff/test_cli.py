@@ -164,3 +164,20 @@ def test_github_format_writes_outputs_and_summary(trees, tmp_path, monkeypatch, 
     assert lines[0].startswith("::error file=breaking/svc.conf,line=5,title=req.enum.value-removed::svc.get")
     assert "breaking=1" in out.read_text().splitlines()
     assert "req.enum.value-removed" in summary.read_text()
+
+
+def test_git_revisions_bring_their_dialect_profiles(tmp_path, capsys) -> None:
+    repo = tmp_path / "repo"
+    bound = BASE.replace("get {", '_default { dialect: w }\nget {').replace(
+        '"2.1" {', '"2.1" {\n    http { method: GET, path: "/items/{id:string}" }', 1
+    )
+    write_tree(repo / "schemas", {"svc.conf": bound})
+    write_tree(repo / "schemas" / "dialects", {"w.conf": 'mount: "/w"\npin: "2.1"\n'})
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    (repo / "schemas" / "svc.conf").write_text(bound.replace("/items/", "/item/"))
+    assert main(["diff", "--root", str(repo), "--format", "json", "git:HEAD", "schemas"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [f["rule"] for f in report["findings"]] == ["http.binding-changed"]

@@ -92,14 +92,14 @@ def _tree(ref: str, directory: Path, root: Path) -> Side:
 
 def _tree_from_git(ref: str, root: Path, rev: str, subdir: str) -> tuple[Path, Path]:
     """Materialise every ``*.conf`` of ``subdir`` at ``rev`` so includes resolve as they did there."""
-    listing = _git(root, "ls-tree", "--name-only", f"{rev}:{subdir}").decode().split()
-    names = [n for n in listing if n.endswith(".conf")]
+    listing = _git(root, "ls-tree", "-r", "--name-only", f"{rev}:{subdir}").decode().splitlines()
+    names = [n for n in listing if n.endswith(".conf")]  # dialect profiles live in dialects/
     if not names:
         raise InputError(f"{ref}: no .conf files in {subdir} at {rev}")
     scratch = Path(tempfile.mkdtemp(prefix="specgate-diff-"))
     directory = scratch / subdir
-    directory.mkdir(parents=True)
     for name in names:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(_git(root, "show", f"{rev}:{subdir}/{name}"))
     return directory, scratch
 
