@@ -7,6 +7,8 @@ system tag ``default``, is created at first start; ``tasks.enqueue`` without a q
 
 from __future__ import annotations
 
+import time
+
 import uuid
 from typing import Any
 
@@ -37,6 +39,9 @@ def _name(raw: str) -> str:
         raise ApiError(E.DATA_VALIDATION_ERROR, "queue name must have at least 3 characters", name=raw)
     return name
 
+
+TOUCH_EVERY = 1.0  # seconds between two last_update bumps of one queue
+_TOUCHED: dict[str, float] = {}  # queue id → when this process last bumped it
 
 class Queues:
     def __init__(self, store: DocumentStore, backend: QueueBackend):
@@ -120,7 +125,14 @@ class Queues:
         return {"updated": 1, "fields": fields}
 
     async def touch(self, company: str, queue_id: str) -> None:
-        """Bump ``last_update`` (push, pop, removal); losing a race to another bump is fine."""
+        """Bump ``last_update`` (push, pop, removal) at most once a second per queue and process: it was a
+        store read and a compare-and-swap on every enqueue and pop. Losing a race to another bump is fine."""
+        now = time.monotonic()
+        if now - _TOUCHED.get(queue_id, -1.0) < TOUCH_EVERY:
+            return
+        _TOUCHED[queue_id] = now
+        if len(_TOUCHED) > 10_000:
+            _TOUCHED.clear()
         doc = await self.store.get(QUEUES, queue_id, companies=[company])
         if doc is not None:
             doc["last_update"] = now_iso()

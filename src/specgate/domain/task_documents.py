@@ -206,21 +206,32 @@ def _legacy_out(doc: dict, version: Version) -> None:
 
 
 def to_wire(doc: dict, version: Version, includes: Sequence[str] | None = None, excludes: Sequence[str] = ()) -> dict:
-    """A stored task as clients see it: projected, tags sorted, internals dropped, legacy fields added."""
-    out = {k: copy.deepcopy(v) for k, v in doc.items() if k not in INTERNAL}
+    """A stored task as clients see it: projected, tags sorted, internals dropped, legacy fields added.
+
+    ``doc`` is never changed, but the answer shares the nested values it does not rewrite: stores hand
+    out freshly decoded documents, and a deep copy of every task was a tenth of a get_by_id.
+    """
+    out = {k: v for k, v in doc.items() if k not in INTERNAL}
     if includes:
         out = project(out, includes)
     else:
         for key in EXCLUDED_BY_DEFAULT:
             out.pop(key, None)
     for path in excludes:
+        head = path.split(".")[0]
+        if head in out:
+            out[head] = copy.deepcopy(out[head])  # only what is pruned in place is copied
         drop_path(out, path.split("."))
     for field in ("tags", "system_tags"):
         if isinstance(out.get(field), list):
             out[field] = sorted(out[field])
     artifacts = (out.get("execution") or {}).get("artifacts") if isinstance(out.get("execution"), dict) else None
     if isinstance(artifacts, list):
-        out["execution"]["artifacts"] = sorted(artifacts, key=lambda a: a.get("key", "") if isinstance(a, dict) else "")
+        out["execution"] = {**out["execution"], "artifacts": sorted(artifacts, key=lambda a: a.get("key", "") if isinstance(a, dict) else "")}
+    if version < V2_13:
+        for key in ("execution", "output"):
+            if isinstance(out.get(key), dict):
+                out[key] = dict(out[key])  # the legacy fields below are added to copies
     _legacy_out(out, version)
     return out
 

@@ -29,6 +29,7 @@ from specgate.domain.accounts import Accounts
 from specgate.domain.tokens import TokenIssuer
 from specgate.handlers.context import Services
 
+from . import logs
 from .metrics import Metrics, queue_lengths
 from .registry import Handlers
 from .request import PATH
@@ -123,12 +124,16 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         if announce:
             _announce(settings, provisioned, redis_url if embedded is None else f"embedded Valkey at {redis_url}")
         worker = asyncio.create_task(jobs.run(services), name="specgate-background-jobs")
+        flusher = asyncio.create_task(_flush_access_log(), name="specgate-access-log")
         try:
             yield
         finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            for task in (worker, flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if (sink := logs.access_log()) is not None:
+                sink.flush()
             await jobs.close()
             await workers.close()
             await queues.close()
@@ -165,7 +170,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         routes=[Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", scrape)], lifespan=lifespan
     )
     own_paths = {"/health/live", "/health/ready", "/metrics"}
-    access = logging.getLogger("specgate.access")
+    access = logs.access_log() if settings.access_log else None
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in own_paths:
@@ -186,15 +191,22 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         elapsed = time.perf_counter() - started
         call_id, endpoint, version = scope.get("specgate.call") or ("", "", "")
         metrics.observe(endpoint or "(none)", version, status, elapsed)
-        if settings.access_log:
-            access.info("call", extra={"call_id": call_id, "endpoint": endpoint, "version": version, "status": status,
-                                       "ms": round(elapsed * 1000, 2), "method": scope["method"], "path": scope["path"]})  # fmt: skip
+        if access is not None:
+            access.write({"call_id": call_id, "endpoint": endpoint, "version": version, "status": status,
+                          "ms": round(elapsed * 1000, 2), "method": scope["method"], "path": scope["path"]})  # fmt: skip
 
     app.services = services  # type: ignore[attr-defined]  # for tests and tools
     app.rpc = rpc  # type: ignore[attr-defined]
     app.rest = rest  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]
     return app
+
+
+async def _flush_access_log() -> None:
+    """Calls logged in a quiet moment still reach the log within a second."""
+    while (sink := logs.access_log()) is not None:
+        await asyncio.sleep(1.0)
+        sink.flush()
 
 
 def _announce(settings: Settings, provisioned: accounts_module.Provisioned, queues: str) -> None:
@@ -260,8 +272,6 @@ async def create_api_token(settings: Settings, company: str | None, user: str | 
 
 def app_from_env() -> Any:
     """Factory for ``uvicorn --factory`` and ``specgate serve``."""
-    from .logs import configure
-
     settings = Settings.from_env()
-    configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format)
     return create_app(settings, announce=True)
