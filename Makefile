@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated test schema-diff golden bench run clean
+.PHONY: help install chromium generate check-generated test schema-diff golden bench run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,13 +18,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install specgate with its dev extras
 
+chromium: ## Debian's chromium for the browser test of /docs (apt-get; skipped when already installed)
+	@command -v chromium >/dev/null 2>&1 || { \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 generate: $(STAMP) ## compile schemas/ into specgate.lock.json and src/specgate/_generated/
 	$(BIN)/specgate compile
 
 check-generated: $(STAMP) ## fail when a generated artefact is stale, missing or orphaned
 	$(BIN)/specgate compile --check
 
-test: check-generated ## the whole test suite (what CI runs)
+test: check-generated chromium ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
 schema-diff: $(STAMP) ## breaking-change check: schemas/ against the committed lock and the previous commit
@@ -36,9 +42,12 @@ schema-diff: $(STAMP) ## breaking-change check: schemas/ against the committed l
 golden: $(STAMP) ## rewrite the golden test expectations (review the diff!)
 	SPECGATE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/golden
 
-bench: $(STAMP) ## benchmarks: compile times, validation throughput, document stores, schema diff
+bench: $(STAMP) ## benchmarks: compile, validation, queues, stores, HTTP against a bare ceiling, schema diff
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/http.py
 	$(BIN)/python bench/diff.py
 
 run: $(STAMP) ## start the gateway with embedded backends

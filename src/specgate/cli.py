@@ -11,9 +11,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from specgate_codegen.cli import add_compile_parser
     from specgate_codegen.diff.cli import add_diff_parser
+    from specgate_codegen.openapi_cli import add_openapi_parser
 
     add_compile_parser(sub)
     add_diff_parser(sub)
+    add_openapi_parser(sub)
     serve = sub.add_parser("serve", help="run the gateway (settings from SPECGATE_* variables)")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1, or SPECGATE_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8008, or SPECGATE_PORT)")

@@ -29,7 +29,7 @@ from specgate.domain.accounts import Accounts
 from specgate.domain.tokens import TokenIssuer
 from specgate.handlers.context import Services
 
-from . import logs
+from . import docs, logs
 from .metrics import Metrics, queue_lengths
 from .registry import Handlers
 from .request import PATH
@@ -167,13 +167,14 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
         return PlainTextResponse(metrics.render(lengths), media_type="text/plain; version=0.0.4")
 
     starlette = Starlette(
-        routes=[Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", scrape)], lifespan=lifespan
+        routes=[Route("/health/live", live), Route("/health/ready", ready), Route("/metrics", scrape), *docs.routes(tables)],
+        lifespan=lifespan,
     )
     own_paths = {"/health/live", "/health/ready", "/metrics"}
     access = logs.access_log() if settings.access_log else None
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in own_paths:
+        if scope["type"] != "http" or scope["path"] in own_paths or docs.claims(scope["path"]):
             await starlette(scope, receive, send)
             return
         started, status = time.perf_counter(), 0
