@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from specgate.core.progress import Progress
+
 from .diagnostics import Diagnostics
 
 logging.getLogger("pyhocon").setLevel(logging.ERROR)  # its include warnings become our diagnostics
@@ -262,13 +264,22 @@ def parse_all(paths: list[Path], root: Path, diags: Diagnostics) -> dict[Path, P
     for miss in misses:  # files of identical content (two sides of a diff) are parsed once
         first.setdefault(miss[2] or miss[0], miss)
     jobs = [(path, files, root) for path, files, _ in first.values()]
+    progress = Progress("parsing", len(jobs))
     if len(jobs) > 1 and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
-            outcomes = dict(zip(first, pool.map(_parse_job, jobs)))
+            outcomes = {}
+            for key, outcome in zip(first, pool.map(_parse_job, jobs)):
+                outcomes[key] = outcome
+                progress.step(key.name)
     else:
-        outcomes = dict(zip(first, map(_parse_job, jobs)))
+        outcomes = {}
+        for key, job in zip(first, jobs):
+            outcomes[key] = _parse_job(job)
+            progress.step(key.name)
+    if jobs:
+        progress.close()
     for path, files, cached in misses:
         tree, found = outcomes[cached or path]
         if found and first[cached or path][0] != path:

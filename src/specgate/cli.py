@@ -8,7 +8,7 @@ import sys
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="specgate", description="Schema-driven API gateway compiled from HOCON specs.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="run `specgate COMMAND --help` for its options")
     from specgate_codegen.cli import add_compile_parser
     from specgate_codegen.diff.cli import add_diff_parser
     from specgate_codegen.openapi_cli import add_openapi_parser
@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     routes.add_argument("--missing", action="store_true", help="only the versions no handler serves")
     routes.set_defaults(run=run_routes)
     token = sub.add_parser("token", help="API tokens for the REST dialects (CVAT, Qarnot, DataRobot) and Bearer calls")
-    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION", help="what to do with tokens")
     create = token_sub.add_parser("create", help="print a new long-lived API token")
     create.add_argument("--company", help="company id (default: the provisioned default company)")
     create.add_argument("--user", help="user id (default: the provisioned admin)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from specgate.core import lockfile
+from specgate.core.progress import Progress
 from specgate.core.ir import Api
 
 from .. import build, hocon, sources
@@ -98,9 +99,12 @@ def _tree_from_git(ref: str, root: Path, rev: str, subdir: str) -> tuple[Path, P
         raise InputError(f"{ref}: no .conf files in {subdir} at {rev}")
     scratch = Path(tempfile.mkdtemp(prefix="specgate-diff-"))
     directory = scratch / subdir
+    progress = Progress(f"reading {rev}:{subdir}", len(names))
     for name in names:
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(_git(root, "show", f"{rev}:{subdir}/{name}"))
+        progress.step(name)
+    progress.close()
     return directory, scratch
 
 

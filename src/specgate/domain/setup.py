@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from specgate.adapters.ports import DocumentStore, Index
+from specgate.core.progress import Progress
 
 from .identity import Identity
 
@@ -49,9 +50,14 @@ async def repair_queues(services: Any) -> dict[str, int]:
 
     totals = {"companies": 0, "restored": 0, "dropped": 0}
     queues = Queues(services.store, services.queues)
-    for company in await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY]):
+    companies = await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY])
+    progress = Progress("reconciling queues of companies", len(companies))
+    for company in companies:
         found = await reconcile(services.store, queues, company)
         totals["companies"] += 1
         totals["restored"] += found["restored"]
         totals["dropped"] += found["dropped"]
+        progress.step(company)
+    if companies:
+        progress.close()
     return totals
