@@ -53,11 +53,11 @@ def test_not_ready_while_redis_is_down(tmp_path) -> None:
         thread.join(timeout=10)
 
 
-def _serve(tmp_path: Path, port: int) -> subprocess.Popen:
+def _serve(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
     env = {**os.environ, "SPECGATE_DATA_DIR": str(tmp_path), "SPECGATE_PORT": str(port), "SPECGATE_ACCESS_KEY": ACCESS_KEY,
            "SPECGATE_SECRET_KEY": SECRET_KEY, "SPECGATE_LOG_FORMAT": "json", "SPECGATE_ENV": "test"}  # fmt: skip
     exe = Path(sys.executable).with_name("specgate")
-    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(exe), "serve", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -100,3 +100,34 @@ def test_calls_are_logged_as_json_and_sigterm_lets_in_flight_calls_finish(tmp_pa
     login = [entry for entry in logs if entry.get("call_id") == call_id]
     assert login and login[0]["endpoint"] == "auth.login" and login[0]["status"] == 200 and login[0]["level"] == "info"
     assert sum(1 for entry in logs if entry.get("endpoint") == "auth.login" and entry["status"] == 200) == 2
+
+
+def test_serve_with_two_workers_shares_one_queue_backend(tmp_path) -> None:
+    port = free_port()
+    proc = _serve(tmp_path, port, "--workers", "2")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True, text=True).stdout.split()
+        assert len(children) >= 2  # the worker processes (plus uvicorn's own helpers)
+        token = httpx.post(f"{base}/auth.login", auth=(ACCESS_KEY, SECRET_KEY)).json()["data"]["token"]
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            def ok(endpoint: str, **data) -> dict:
+                body = http.post(f"/{endpoint}", json=data).json()
+                assert body["meta"]["result_code"] == 200, body["meta"]
+                return body["data"]
+
+            queue = ok("queues.create", name="two workers")["id"]
+            tasks = [ok("tasks.create", name=f"task {i}", type="training")["id"] for i in range(20)]
+            for task in tasks:  # new connections: spread over both workers
+                httpx.post(f"{base}/tasks.enqueue", json={"task": task, "queue": queue},
+                           headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+            popped = {ok("queues.get_next_task", queue=queue)["entry"]["task"] for _ in tasks}
+            assert popped == set(tasks)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stderr.close()
