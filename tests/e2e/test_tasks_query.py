@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from .conftest import Api
@@ -48,6 +50,15 @@ def test_name_is_an_unanchored_regex(api: Api, world: dict) -> None:
     assert names(api.ok("tasks.get_all", name="q-(alpha|beta)$")) == ["q-alpha", "q-beta"]
     assert names(api.ok("tasks.get_all", name="lph")) == ["q-alpha"]
     fails(api, "tasks.get_all", 400, 21, name="q-(")
+
+
+def test_a_regex_that_could_backtrack_for_ever_is_refused_at_once(api: Api, world: dict) -> None:
+    api.ok("tasks.create", name="a" * 40 + "!", type="training")  # what (a+)+$ would take ages to reject
+    started = time.monotonic()
+    fails(api, "tasks.get_all", 400, 21, name="(a+)+$")
+    fails(api, "tasks.get_all", 400, 21, name="x" * 600)
+    assert time.monotonic() - started < 5
+    assert names(api.ok("tasks.get_all", name="^q-(alpha|beta)$")) == ["q-alpha", "q-beta"]  # ordinary ones still work
 
 
 def test_list_fields_with_exclusion_and_operators(api: Api, world: dict) -> None:

@@ -45,12 +45,43 @@ class Query:
     scroll: int | None = None  # the scroll position when scrolling
 
 
+MAX_REGEX = 512
+
+
 def check_regex(pattern: str, name: str) -> str:
+    """A client's regular expression, refused when it could run for exponential time: Python's engine
+    backtracks, and one ``(a+)+$`` against a long name would stall every call of the process."""
+    if len(pattern) > MAX_REGEX:
+        raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: longer than {MAX_REGEX} characters")
     try:
-        re.compile(pattern)
+        parsed = re._parser.parse(pattern)  # the stdlib parser: the same tree re.compile builds
     except re.error as e:
         raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: {e}") from None
+    if _nested_repeat(parsed, False):
+        raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: nested repetition such as (a+)+ can take exponential time")
     return pattern
+
+
+def _nested_repeat(items: Any, inside: bool) -> bool:
+    for op, arg in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = arg
+            repeats = high is re._parser.MAXREPEAT or high > 1
+            if repeats and inside:
+                return True
+            if _nested_repeat(sub, inside or repeats):
+                return True
+        elif name == "SUBPATTERN":
+            if _nested_repeat(arg[-1], inside):
+                return True
+        elif name == "BRANCH":
+            if any(_nested_repeat(branch, inside) for branch in arg[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if _nested_repeat(arg[1], inside):
+                return True
+    return False
 
 
 def list_filter(name: str, values: Any) -> Filter | None:
