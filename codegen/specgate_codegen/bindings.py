@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from specgate.core.ir import Api, Dialect, HttpBinding
+from specgate.core.refs import root_properties
 from specgate.core.versions import VersionError, floor, parse_key
 
 from . import hocon
@@ -125,16 +126,6 @@ def binding(block: Any, request: dict | None, where: tuple[str, int], endpoint: 
     for extra in sorted(set(block) - {"method", "path", "status", "body", "kind", "pagination", "nulls"}):
         bad(f"unknown http key {extra!r}")
     return HttpBinding(method, path, status if isinstance(status, int) else 200, body, kind, pagination, nulls)
-
-
-def root_properties(schema: dict[str, Any]) -> dict[str, Any]:
-    """The top-level properties of an effective schema, through a root ``$ref`` to one of its definitions."""
-    for _ in range(8):
-        ref = schema.get("$ref")
-        if not (isinstance(ref, str) and ref.startswith("#/definitions/")):
-            break
-        schema = {**(schema.get("definitions") or {}).get(ref[len("#/definitions/"):], {}), "definitions": schema.get("definitions")}
-    return schema.get("properties") or {}
 
 
 def check_routes(api: Api, dialect_of: dict[str, str], where: dict[tuple[str, str], tuple[str, int]], diags: Diagnostics) -> None:

@@ -107,8 +107,7 @@ class Comparison:
             tag = "existing-version" if ok == nk else "existing-pin-reresolved"
             self._http(endpoint, pin, oby[ok].http, nby[nk].http, tag)
             for c in self._schemas(oby[ok], nby[nk]):
-                self._add(c.rule, endpoint, pin, direction=c.rule.startswith("req.") and "request" or
-                          c.rule.startswith("resp.") and "response" or _direction(c.location), location=c.location,
+                self._add(c.rule, endpoint, pin, direction=_direction(c.location), location=c.location,
                           old=c.old, new=c.new, message=c.message, root_cause=c.root_cause, level=c.level,
                           tags={tag, *c.tags}, hint=c.hint)
         self._attributes(endpoint, old.attributes, new.attributes, sorted(set(okeys) & set(nkeys)) or nkeys[:1])

@@ -118,13 +118,17 @@ class SchemaDiff:
             node = {**defs[name], **extra} if extra else defs[name]
         return node, name
 
+    def _unchanged(self, o: dict, n: dict, equal: bool) -> bool:
+        """Equal nodes are unchanged unless they reach definitions that differ between the sides."""
+        return equal and (self.same_defs or "$ref" not in canonical.dumps(o))
+
     # -- the walk ------------------------------------------------------------------------------------
     def _node(self, o: Any, n: Any, at: str, rc: tuple[str, str] | None, seen: frozenset, top: bool = False) -> None:
         if not (isinstance(o, dict) and isinstance(n, dict)):
             if not _same(o, n):
                 self._add("other-changed", at, o, n, "schema is not an object on one side", root_cause=_rc(rc))
             return
-        if o == n and (self.same_defs or "$ref" not in canonical.dumps(o)):
+        if self._unchanged(o, n, o == n):
             return
         o_ref, n_ref = o.get("$ref"), n.get("$ref")
         o, o_name = self._deref(o, self.old_defs)
@@ -138,7 +142,7 @@ class SchemaDiff:
             elif _same(o, n):
                 self._add("ref.renamed", at, o_ref, n_ref, f"$ref now names {n_name} (same content as {o_name})")
                 return
-        if _same(o, n) and (self.same_defs or "$ref" not in canonical.dumps(o)):
+        if self._unchanged(o, n, _same(o, n)):
             return
         cause = _rc(rc)
         if self._types(o, n, at, cause):

@@ -22,6 +22,7 @@ import orjson
 from specgate._generated import errors as E
 from specgate.adapters.ports import StoreUnavailable
 from specgate.core.errors import ApiError, RequestValidationError
+from specgate.core.refs import root_properties
 from specgate.core.versions import parse_key
 from specgate.domain.identity import Identity
 from specgate.domain.tokens import TokenError
@@ -101,7 +102,7 @@ class RestApp:
             return {}
         found = self._props.get(schema_key)
         if found is None:
-            found = self._props[schema_key] = _root_properties(self.tables.schemas[schema_key])
+            found = self._props[schema_key] = root_properties(self.tables.schemas[schema_key])
         return found
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -145,8 +146,9 @@ class RestApp:
             fields, info.files = await _multipart(scope, body, headers)
             data.update(_coerce(fields, props))
         elif binding["body"] != "none" and body.strip():
-            parsed = parse_body(body) if body.strip()[:1] == b"{" else _not_object(body)
-            data.update(parsed)
+            if body.strip()[:1] != b"{":
+                raise ApiError(E.BAD_REQUEST, "the JSON body must be an object")
+            data.update(parse_body(body))
         for name, kind in route.params.items():
             data[name] = int(params[name]) if kind == "int" else params[name]
         window = None
@@ -235,15 +237,6 @@ def mount_overrides(text: str) -> dict[str, str]:
     return out
 
 
-def _root_properties(schema: dict[str, Any]) -> dict[str, Any]:
-    for _ in range(8):  # a request written as one $ref to a definition
-        ref = schema.get("$ref")
-        if not (isinstance(ref, str) and ref.startswith("#/definitions/")):
-            break
-        schema = {**(schema.get("definitions") or {}).get(ref[len("#/definitions/"):], {}), "definitions": schema.get("definitions")}
-    return schema.get("properties") or {}
-
-
 def _coerce(values: dict[str, list[str] | str], props: dict[str, Any]) -> dict[str, Any]:
     """Query or form strings to the request schema's types (Python's True/False spelling included)."""
     out: dict[str, Any] = {}
@@ -270,10 +263,6 @@ def _scalar(value: str, kind: Any) -> Any:
         low = value.lower()
         return True if low in _TRUE else False if low in _FALSE else value
     return value
-
-
-def _not_object(body: bytes) -> dict[str, Any]:
-    raise ApiError(E.BAD_REQUEST, "the JSON body must be an object")
 
 
 async def _multipart(scope: dict, body: bytes, headers: dict[str, str]) -> tuple[dict[str, list[str]], list[tuple[str, str, bytes]]]:
