@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,11 +13,12 @@ import warnings
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 
 from specgate.adapters.mongo import MongoStore
-from specgate.adapters.ports import Eq, Index, StoreUnavailable
-from specgate.adapters.sqlite import SqliteStore, _field_sql, _where
+from specgate.adapters.ports import And, DuplicateKey, Eq, In, Index, NotIn, Range, StoreUnavailable
+from specgate.adapters.sqlite import SqliteStore
 
 from .conftest import free_port, start_nx, stop_nx
 from .test_store_contract import FILTER_DOCS, FILTERS
@@ -66,8 +68,6 @@ async def test_sqlite_two_connections_race_on_one_file(sqlite_path: str) -> None
         assert await two.replace("things", {**seen_two, "v": 2}, expected_rev=seen_two["rev"]) is None
         assert (await two.get("things", "k", companies=A))["v"] == 1
         # the table created by one connection is visible to the other, and ids stay unique across them
-        from specgate.adapters.ports import DuplicateKey
-
         with pytest.raises(DuplicateKey):
             await two.insert("things", {"id": "k", "company": "A"})
     finally:
@@ -78,7 +78,7 @@ async def test_sqlite_two_connections_race_on_one_file(sqlite_path: str) -> None
 WORKER = textwrap.dedent(
     """
     import asyncio, sys
-    from specgate.adapters.sqlite import SqliteStore, _field_sql, _where
+    from specgate.adapters.sqlite import SqliteStore
 
     async def main(path, rounds):
         store = SqliteStore(path)
@@ -129,57 +129,182 @@ async def test_sqlite_rejects_bad_collection_names(sqlite_path: str) -> None:
         await store.close()
 
 
-async def test_sqlite_list_queries_use_the_declared_indexes(sqlite_path: str) -> None:
-    """The ORDER BY and unique-index expressions must be the very expressions the indexes were built on."""
+def _plan(store: SqliteStore, collection: str, where, order=(), skip=0, limit=None) -> str:
+    """The query plan of the statement find() would run."""
+    with store._transaction():
+        sql, params, _ = store._select(collection, A, where, order, skip, limit)
+        return " | ".join(row[3] for row in store._db().execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+async def _fill_tasks(store: SqliteStore, n: int, rare_every: int) -> None:
+    db = store._db()
+    db.execute("BEGIN")
+    for i in range(n):
+        status = "rare" if i % rare_every == 0 else "common"
+        doc = {"id": f"t{i:05d}", "company": "A", "status": status, "project": f"p{i % 4}", "created": f"{i:05d}"}
+        db.execute("INSERT INTO tasks (id, company, rev, doc) VALUES (?, 'A', 1, ?)", (doc["id"], orjson.dumps(doc).decode()))
+    db.execute("COMMIT")
+
+
+async def test_sqlite_pages_walk_the_order_index_or_the_rare_value(sqlite_path: str) -> None:
+    """A page ordered by an indexed field walks that field's index (stopping at the page) when the
+    equality filter matches many rows, and starts from the filter's index when it matches few; both
+    indexes cover the filter, so neither reads documents it then rejects."""
     store = SqliteStore(sqlite_path)
     await store.open()
     try:
-        await store.ensure_indexes("tasks", [Index(("created",)), Index(("company", "name"), unique=True)])
-        # the statement find() runs for a typical list query
-        cond, params = _where(A, Eq("status", "queued"))
-        # (forced onto the index, which then must supply the order of the first key: whether the
-        # planner picks it unforced depends on table statistics)
-        sql = (
-            f'SELECT doc FROM tasks INDEXED BY "ix:tasks:created" WHERE {cond} '
-            f"ORDER BY {_field_sql('created')} DESC, id ASC LIMIT 50"
-        )
-        plan = " ".join(row[3] for row in store._db().execute("EXPLAIN QUERY PLAN " + sql, params))
-        assert "USING INDEX ix:tasks:created" in plan and "RIGHT PART OF ORDER BY" in plan, plan
+        await store.ensure_indexes("tasks", [Index(("status",)), Index(("created",)), Index(("company", "name"), unique=True)])
+        await _fill_tasks(store, 2000, rare_every=500)
+        common = _plan(store, "tasks", Eq("status", "common"), [("created", False)], limit=1)
+        assert "SCAN tasks USING INDEX kx:tasks:created" in common and "TEMP B-TREE FOR ORDER BY" not in common, common
+        rare = _plan(store, "tasks", Eq("status", "rare"), [("created", True)], limit=50)
+        assert "SEARCH tasks USING INDEX kx:tasks:status (k:status=? AND company=?)" in rare, rare
+        recent = _plan(store, "tasks", Range("created", gte="01990"), [("status", False)], limit=50)
+        assert "SEARCH tasks USING INDEX kx:tasks:created (k:created>? AND k:created<?)" in recent, recent
+        # the claim query of a store-polling worker: the oldest common task, and the ordering holds
+        [oldest] = await store.find("tasks", companies=A, where=Eq("status", "common"), order=[("created", False)], limit=1)
+        assert oldest["id"] == "t00001"
+        newest = await store.find("tasks", companies=A, where=Eq("status", "rare"), order=[("created", True)], limit=50)
+        assert [d["id"] for d in newest] == ["t01500", "t01000", "t00500", "t00000"]
         names = {row[0] for row in store._db().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"ix:tasks:created", "ux:tasks:company,name"} <= names
+        assert {"kx:tasks:status", "kx:tasks:created", "ux:tasks:company,name"} <= names
     finally:
         await store.close()
 
 
-async def test_sqlite_filters_without_indexes_agree() -> None:
-    """The contract's filter cases run with indexes (index narrowing on); here without."""
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        for doc in FILTER_DOCS:
-            await store.insert("items", doc)
-        for name, where, expected, *_ in FILTERS:
-            found = [d["id"] for d in await store.find("items", companies=A, where=where, order=[("id", False)])]
-            assert found == expected, name
-            assert await store.count("items", companies=A, where=where) == len(expected), name
-    finally:
-        await store.close()
-
-
-async def test_sqlite_equality_starts_from_the_index(sqlite_path: str) -> None:
+async def test_sqlite_equality_uses_the_key_column(sqlite_path: str) -> None:
     store = SqliteStore(sqlite_path)
     await store.open()
     try:
         await store.ensure_indexes("tasks", [Index(("project",)), Index(("created",))])
-        cond, params = store._scope("tasks", A, Eq("project", "p1"))
-        plan = " ".join(row[3] for row in store._db().execute(f"EXPLAIN QUERY PLAN SELECT doc FROM tasks WHERE {cond}", params))
-        assert "INDEX ix:tasks:project" in plan and "INDEX ty:tasks:project" in plan, plan
-        # a second store on the file learns the indexes from the file itself
+        plan = _plan(store, "tasks", Eq("project", "p1"))
+        assert "SEARCH tasks USING INDEX kx:tasks:project (k:project=? AND company=?)" in plan, plan
+        # a second store on the file learns the layout from the file itself
         other = SqliteStore(sqlite_path)
         await other.open()
         await other.count("tasks", companies=A)
-        assert other._indexed["tasks"] == {"project", "created"}
+        assert other._layouts["tasks"].keys.keys() == {"project", "created"}
         await other.close()
+    finally:
+        await store.close()
+
+
+async def test_sqlite_rows_written_without_the_adapter_are_found(sqlite_path: str) -> None:
+    """Key columns are generated from the document, so rows written by a bulk loader, another
+    process or an older version are indexed like the adapter's own."""
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("tasks", [Index(("status",)), Index(("created",))])
+        await _fill_tasks(store, 20, rare_every=7)
+        found = await store.find("tasks", companies=A, where=In("status", ("rare",)), order=[("created", True)], limit=2)
+        assert [d["id"] for d in found] == ["t00014", "t00007"]
+        doc = found[0]
+        store._db().execute("UPDATE tasks SET doc = ? WHERE id = ?", (orjson.dumps({**doc, "status": "done"}).decode(), doc["id"]))
+        assert await store.count("tasks", companies=A, where=Eq("status", "rare")) == 2
+    finally:
+        await store.close()
+
+
+async def test_sqlite_array_values_in_a_key_field(sqlite_path: str) -> None:
+    """While a key field holds scalars only, its filters compare the column; once some row holds an
+    array there, array rows are also tested element by element."""
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("things", [Index(("tag",)), Index(("n",))])
+        await store.insert("things", {"id": "s", "company": "A", "tag": "x", "n": 5})
+        await store.insert("things", {"id": "b", "company": "A", "tag": True, "n": "5"})
+        with store._transaction():
+            assert store._arrays("things", ["tag", "n"]) == frozenset()
+        assert [d["id"] for d in await store.find("things", companies=A, where=Eq("tag", "x"))] == ["s"]
+        assert [d["id"] for d in await store.find("things", companies=A, where=Eq("tag", True))] == ["b"]
+        assert [d["id"] for d in await store.find("things", companies=A, where=Range("n", gte=5))] == ["s"]
+        await store.insert("things", {"id": "a", "company": "A", "tag": ["y", "x", True], "n": [1, 9]})
+        with store._transaction():
+            assert store._arrays("things", ["tag", "n"]) == {"tag", "n"}
+        assert [d["id"] for d in await store.find("things", companies=A, where=Eq("tag", "x"))] == ["a", "s"]
+        assert [d["id"] for d in await store.find("things", companies=A, where=Eq("tag", True))] == ["a", "b"]
+        assert [d["id"] for d in await store.find("things", companies=A, where=NotIn("tag", ("y",)))] == ["b", "s"]
+        assert [d["id"] for d in await store.find("things", companies=A, where=Range("n", gte=5))] == ["a", "s"]
+    finally:
+        await store.close()
+
+
+# the DDL of the previous layout: expression indexes plus array-marker partial indexes
+PREVIOUS_LAYOUT = [
+    "CREATE TABLE tasks (id TEXT PRIMARY KEY, company TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL)",
+    """CREATE INDEX "ix:tasks:status" ON "tasks" (json_extract(doc, '$."status"'))""",
+    """CREATE INDEX "ty:tasks:status" ON "tasks" (json_type(doc, '$."status"')) WHERE json_type(doc, '$."status"') = 'array'""",
+    """CREATE INDEX "ix:tasks:created" ON "tasks" (json_extract(doc, '$."created"'))""",
+    """CREATE INDEX "ty:tasks:created" ON "tasks" (json_type(doc, '$."created"')) WHERE json_type(doc, '$."created"') = 'array'""",
+    """CREATE UNIQUE INDEX "ux:tasks:company,name" ON "tasks" (company, json_extract(doc, '$."name"')) """
+    """WHERE company IS NOT NULL AND json_extract(doc, '$."name"') IS NOT NULL""",
+]
+
+
+async def test_sqlite_opens_a_file_of_the_previous_layout(sqlite_path: str) -> None:
+    db = sqlite3.connect(sqlite_path, isolation_level=None)
+    for statement in PREVIOUS_LAYOUT:
+        db.execute(statement)
+    docs = [{**doc, "rev": 1} for doc in FILTER_DOCS]
+    for doc in docs:
+        db.execute("INSERT INTO tasks (id, company, rev, doc) VALUES (?, ?, 1, ?)", (doc["id"], doc["company"], orjson.dumps(doc).decode()))
+    db.close()
+
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        assert await store.get("tasks", "d1", companies=A) == docs[0]
+        before = {name: [d["id"] for d in await store.find("tasks", companies=A, where=where)] for name, where, *_ in FILTERS}
+        await store.ensure_indexes("tasks", [Index(("status",)), Index(("created",)), Index(("company", "name"), unique=True)])
+        names = {row[0] for row in store._db().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"kx:tasks:status", "kx:tasks:created", "ux:tasks:company,name"} <= names
+        assert not {"ix:tasks:status", "ty:tasks:status", "ix:tasks:created", "ty:tasks:created"} & names
+        after = {name: [d["id"] for d in await store.find("tasks", companies=A, where=where)] for name, where, *_ in FILTERS}
+        assert after == before
+        order = [("created", True)]
+        assert [d["id"] for d in await store.find("tasks", companies=A, order=order, limit=2)] == ["d5", "d4"]
+        with pytest.raises(DuplicateKey):
+            await store.insert("tasks", {"id": "d9", "company": "A", "name": "Alpha"})
+    finally:
+        await store.close()
+
+
+async def test_sqlite_index_covers_key_fields_declared_later(sqlite_path: str) -> None:
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("tasks", [Index(("status",))])
+        await store.insert("tasks", {"id": "t", "company": "A", "status": "s", "project": "p"})
+
+        def indexes() -> dict[str, tuple[int, str]]:
+            rows = store._db().execute("SELECT name, rootpage, sql FROM sqlite_master WHERE type = 'index'")
+            return {name: (root, sql) for name, root, sql in rows if name.startswith("kx:")}
+
+        first = indexes()
+        await store.ensure_indexes("tasks", [Index(("status",))])
+        assert indexes() == first  # nothing rebuilt
+        await store.ensure_indexes("tasks", [Index(("project",))])
+        now = indexes()
+        assert set(now) == {"kx:tasks:status", "kx:tasks:project"}
+        assert '"k:project"' in now["kx:tasks:status"][1]  # rebuilt to cover the new key field
+        assert [d["id"] for d in await store.find("tasks", companies=A, where=And((Eq("status", "s"), Eq("project", "p"))))] == ["t"]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_find_survives_an_index_rebuilt_elsewhere(sqlite_path: str) -> None:
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("tasks", [Index(("status",)), Index(("created",))])
+        await _fill_tasks(store, 50, rare_every=10)
+        other = sqlite3.connect(sqlite_path, isolation_level=None)
+        other.execute('DROP INDEX "kx:tasks:created"')
+        other.close()
+        found = await store.find("tasks", companies=A, where=Eq("status", "rare"), order=[("created", True)], limit=2)
+        assert [d["id"] for d in found] == ["t00040", "t00030"]
     finally:
         await store.close()
 

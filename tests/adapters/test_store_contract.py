@@ -402,6 +402,31 @@ async def test_order(order_store, order, expected) -> None:
     assert ids(await order_store.find("ordered", companies=A, order=order)) == expected
 
 
+MIXED_DOCS = [
+    {"id": "m1", "company": "A", "v": "b"},
+    {"id": "m2", "company": "A", "v": True},
+    {"id": "m3", "company": "A", "v": 2.5},
+    {"id": "m4", "company": "A"},
+    {"id": "m5", "company": "A", "v": {"k": 1}},
+    {"id": "m6", "company": "A", "v": False},
+    {"id": "m7", "company": "A", "v": "a"},
+    {"id": "m8", "company": "A", "v": 1},
+]
+
+
+@nx_deviation("booleans sort before numbers")
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "unindexed"])
+async def test_order_across_types(store, indexed) -> None:
+    """MongoDB's type brackets: missing, numbers, strings, objects, booleans (false before true)."""
+    if indexed:
+        await store.ensure_indexes("mixed", [Index(("v",))])
+    for doc in MIXED_DOCS:
+        await store.insert("mixed", doc)
+    ascending = ["m4", "m8", "m3", "m7", "m1", "m5", "m6", "m2"]
+    assert ids(await store.find("mixed", companies=A, order=[("v", False)])) == ascending
+    assert ids(await store.find("mixed", companies=A, order=[("v", True)])) == ascending[::-1]
+
+
 async def test_skip_limit_paging(order_store) -> None:
     order = [("prio", True)]
     full = ids(await order_store.find("ordered", companies=A, order=order))

@@ -6,24 +6,50 @@ open the same file (one per gateway worker): WAL mode lets readers and one write
 compare-and-swap in ``replace`` is a single ``UPDATE ... WHERE id=? AND company=? AND rev=?`` and
 duplicate detection is left to the PRIMARY KEY and the unique indexes.
 
-Filters compile to SQL over the JSON text with MongoDB's array semantics: a path may hold a scalar or
-an array, and dotted paths reach through arrays of sub-documents (``models.input.name``). Values
-compare within their type bracket (numbers with numbers, strings with strings, booleans with
-booleans), as MongoDB does.
+Filters compile to SQL with MongoDB's array semantics: a path may hold a scalar or an array, and
+dotted paths reach through arrays of sub-documents (``models.input.name``). Values compare within
+their type bracket (numbers with numbers, strings with strings, booleans with booleans), as MongoDB
+does.
 
-Indexes are expression indexes on ``json_extract`` paths, so ORDER BY on an indexed field scans in
-order and stops at the LIMIT. Equality on an indexed top-level field cannot use a plain index test
-(the field may hold an array), so ``ensure_indexes`` adds a small partial index of the rows where the
-field is an array, and a rare value is looked up as "equal scalar or array-valued, then the exact
-test" (see ``_Compiler._candidates``).
+Key columns. Parsing a 2 KB document per scanned row is what made queries slow, so each top-level
+field of a declared non-unique index gets a VIRTUAL generated column ``"k:<field>"``: the value
+itself for a string or number, a type marker for anything else (``_KEY`` below), NULL when missing.
+Being generated from ``doc``, the columns stay right whoever writes the row (another gateway
+process, an older version, a bulk loader writing only ``doc``), and ALTER TABLE adds them to an
+existing file without rewriting it. Being VIRTUAL, a key is computed on write, into the indexes,
+and queries read it there. ORDER BY sorts by keys, indexed or not, which puts objects, arrays and
+booleans after strings, in MongoDB's order.
+
+Indexes. A declared index becomes ``kx:<collection>:<fields>`` over the key columns, followed by
+``company`` and every other key column of the collection: a query that filters on key columns and
+orders by an indexed field walks that one index and reads the table (the document) only for rows
+that pass, so a page costs about the same at 1k and 100k rows. A field whose rows never hold an
+array compiles to plain comparisons on its column, which the indexes serve; that is checked per
+query with one index lookup (in the kx index the field leads, else its partial index
+``ax:<collection>:<field>`` of array rows), and when array rows exist they are also tested element
+by element on the JSON. Unique indexes stay expression indexes over ``json_extract`` (their clash
+rules are unchanged).
+
+Plans. SQLite's planner, given an equality on one indexed field and an ORDER BY on another, prefers
+to collect and sort every match, which costs as much as the match count (seconds for a common status
+at 100k rows). ``_hint`` chooses instead: it counts a conjunct's matches on its index up to the
+break-even point and forces either that index (few matches) or the ORDER BY field's (many, so the
+walk in order stops early).
+
+Files written by the previous layout (expression indexes ``ix:``/``ty:``, no key columns) open as
+they are; ``ensure_indexes`` (run at every start) adds the columns and indexes and drops the
+superseded ones (about 12 s for 100k tasks, once). Generated columns need SQLite 3.31, ``->`` 3.38.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import re
 import sqlite3
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Callable, Iterator, Sequence
 
 import orjson
 
@@ -52,8 +78,20 @@ _BAD_SEGMENT_CHARS = re.compile(r"[\"'\\\x00-\x1f]")
 # Top-level fields kept in real columns; everything else lives in the JSON text only.
 _COLUMNS = {"id": "text", "company": "text", "rev": "integer"}
 _NUMBER_TYPES = "('integer','real')"
-# Eq/In on an indexed top-level field start from the index when it has fewer candidates than this
-NARROW_LIMIT = 1000
+CACHE_KIB = 16 * 1024  # page cache per connection
+
+# Key markers for non-scalar values. Blobs sort after every number and string, in MongoDB's bracket
+# order (objects, arrays, booleans), and never equal a bound string or number.
+_OBJECT, _ARRAY, _FALSE, _TRUE = "x'02'", "x'03'", "x'0400'", "x'0401'"
+# SQLite parses a document once per statement however many json_* calls read it.
+_KEY = (
+    "CASE json_type(doc, {path}) WHEN 'text' THEN json_extract(doc, {path}) "
+    "WHEN 'integer' THEN json_extract(doc, {path}) WHEN 'real' THEN json_extract(doc, {path}) "
+    f"WHEN 'object' THEN {_OBJECT} WHEN 'array' THEN {_ARRAY} WHEN 'false' THEN {_FALSE} WHEN 'true' THEN {_TRUE} END"
+)
+# The bracket edge a range bound of each type needs (SQLite orders NULL < numbers < text < blobs):
+# (for a lower bound, for an upper bound); None where the comparison itself excludes the rest.
+_BRACKETS = {"number": ("< ''", None), "text": ("< x''", ">= ''"), "bool": (f"<= {_TRUE}", f">= {_FALSE}")}
 
 
 def _project(doc: Document, fields: Sequence[str] | None) -> Document:
@@ -87,14 +125,41 @@ def _jpath(segments: Sequence[str]) -> str:
 
 
 def _field_sql(field: str) -> str:
-    """The SQL expression for a field's scalar value, as used by ORDER BY and indexes."""
+    """A field's value as ``json_extract`` gives it: what the unique indexes are built on."""
     if field in _COLUMNS:
         return field
     return f"json_extract(doc, {_jpath(_segments(field))})"
 
 
+def _key_sql(field: str) -> str:
+    """A field's key (see ``_KEY``) computed from the document: key columns are defined by it, and
+    ORDER BY on a field without one uses it, so order is the same with or without an index."""
+    if field in _COLUMNS:
+        return field
+    return _KEY.format(path=_jpath(_segments(field)))
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _key_column(field: str) -> str:
+    return _quote_ident(f"k:{field}")
+
+
+def _bracket(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    raise TypeError(f"range bounds are numbers, strings or booleans, not {value!r}")
+
+
+def _check_scalar(value: Any) -> None:
+    if not isinstance(value, (str, int, float, bool)):
+        raise TypeError(f"filters compare scalar values only, not {value!r}")
 
 
 @functools.lru_cache(maxsize=512)
@@ -108,15 +173,34 @@ def _regexp(pattern: str, flags: int, value: Any) -> int:
     return 1 if _compiled(pattern, flags).search(value) else 0
 
 
-class _Compiler:
-    """Turns a port filter into an SQL condition with named parameters."""
+def _conjuncts(where: Filter | None) -> list[Filter]:
+    """The top-level AND terms of a filter."""
+    if where is None:
+        return []
+    if isinstance(where, And):
+        return [term for item in where.items for term in _conjuncts(item)]
+    return [where]
 
-    def __init__(self, table: str = "", narrow: Callable[[str, Sequence[Any]], bool] | None = None) -> None:
+
+def _fields(where: Filter | None) -> set[str]:
+    if where is None:
+        return set()
+    if isinstance(where, (And, Or)):
+        return {name for item in where.items for name in _fields(item)}
+    return {where.field}
+
+
+class _Compiler:
+    """Turns a port filter into an SQL condition with named parameters.
+
+    ``keys`` maps fields with a key column to it; ``arrays`` names those whose column holds array
+    markers somewhere (their array rows get the element-wise JSON test)."""
+
+    def __init__(self, keys: dict[str, str] | None = None, arrays: frozenset[str] = frozenset()) -> None:
         self.params: dict[str, Any] = {}
         self._aliases = 0
-        self._table = table
-        # says whether narrowing through the indexes pays off for (field, values); see _candidates
-        self._narrow = narrow
+        self._keys = keys or {}
+        self._arrays = arrays
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -127,15 +211,14 @@ class _Compiler:
         self._aliases += 1
         return f"j{self._aliases}"
 
-    # element tests: (value_sql, type_sql) of one candidate value -> SQL condition
+    # element tests on the JSON: (value_sql, type_sql) of one candidate value -> SQL condition
 
     def _in_test(self, values: Sequence[Any]) -> Callable[[str, str], str]:
+        for v in values:
+            _check_scalar(v)
         strings = [v for v in values if isinstance(v, str)]
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         bools = {v for v in values if isinstance(v, bool)}
-        for v in values:
-            if not isinstance(v, (str, int, float, bool)):
-                raise TypeError(f"filters compare scalar values only, not {v!r}")
         string_params = [self.param(v) for v in strings]
         number_params = [self.param(v) for v in numbers]
 
@@ -152,23 +235,24 @@ class _Compiler:
         return test
 
     def _bound_test(self, op: str, bound: Any) -> Callable[[str, str], str]:
-        if isinstance(bound, bool):
+        kind = _bracket(bound)
+        if kind == "bool":
             p = self.param(int(bound))
             return lambda v, t: f"({t} IN ('true','false') AND ({t} = 'true') {op} {p})"
-        if isinstance(bound, (int, float)):
-            p = self.param(bound)
+        p = self.param(bound)
+        if kind == "number":
             return lambda v, t: f"({t} IN {_NUMBER_TYPES} AND {v} {op} {p})"
-        if isinstance(bound, str):
-            p = self.param(bound)
-            return lambda v, t: f"({t} = 'text' AND {v} {op} {p})"
-        raise TypeError(f"range bounds are numbers, strings or booleans, not {bound!r}")
+        return lambda v, t: f"({t} = 'text' AND {v} {op} {p})"
 
     def _regex_test(self, pattern: str, ignore_case: bool) -> Callable[[str, str], str]:
-        _compiled(pattern, re.IGNORECASE if ignore_case else 0)  # fail early on a bad pattern
-        p, fl = self.param(pattern), self.param(re.IGNORECASE if ignore_case else 0)
+        p, fl = self._regex_params(pattern, ignore_case)
         return lambda v, t: f"({t} = 'text' AND specgate_regexp({p}, {fl}, {v}))"
 
-    # traversal
+    def _regex_params(self, pattern: str, ignore_case: bool) -> tuple[str, str]:
+        _compiled(pattern, re.IGNORECASE if ignore_case else 0)  # fail early on a bad pattern
+        return self.param(pattern), self.param(re.IGNORECASE if ignore_case else 0)
+
+    # traversal of the JSON
 
     def _walk(self, base: str, segments: Sequence[str], leaf: Callable[[str, Sequence[str]], str]) -> str:
         """``leaf`` applied at the path from ``base``, also reaching through arrays of sub-documents
@@ -202,61 +286,87 @@ class _Compiler:
     def exists(self, field: str) -> str:
         if field in _COLUMNS:
             return "1"
+        if field in self._keys:
+            return f"{self._keys[field]} IS NOT NULL"
         return self._walk("doc", _segments(field), lambda base, segs: f"json_type({base}, {_jpath(segs)}) IS NOT NULL")
 
-    def _candidates(self, field: str, values: Sequence[Any]) -> str:
-        """A superset of the rows where a value at top-level ``field`` is one of ``values``, found
-        through the indexes: the node itself equals a value (``json_extract`` gives the scalar; a
-        boolean gives 1/0, which only widens the set), or the node is an array (the partial
-        array-marker index). ANDed before the exact test, it lets SQLite start from the matching
-        rows instead of scanning the company's documents."""
-        path = _jpath([field])
-        marks = ", ".join(self.param(int(v) if isinstance(v, bool) else v) for v in values)
-        return (
-            f"rowid IN (SELECT rowid FROM {self._table} WHERE json_extract(doc, {path}) IN ({marks}) "
-            f"UNION ALL SELECT rowid FROM {self._table} WHERE json_type(doc, {path}) = 'array')"
-        )
+    # tests on a key column: `plain` on the key, plus the JSON test for array rows when there are any
 
-    def _member(self, field: str, values: Sequence[Any], top: bool) -> str:
+    def _or_arrays(self, field: str, plain: str, on_json: Callable[[], str]) -> str:
+        if field not in self._arrays:
+            return plain
+        return f"({plain} OR ({self._keys[field]} = {_ARRAY} AND {on_json()}))"
+
+    def _key_value(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return _TRUE if value else _FALSE
+        return self.param(value)
+
+    def _member(self, field: str, values: Sequence[Any]) -> str:
+        """Some value at ``field`` is one of ``values`` (scalars, no None)."""
+        if field not in self._keys:
+            return self.elements(field, self._in_test(values))
+        for v in values:
+            _check_scalar(v)
+        col, keys = self._keys[field], ", ".join(self._key_value(v) for v in values)
+        if field not in self._arrays:
+            return f"{col} IN ({keys})"
+        # one IN list, so the index still serves it; array rows then need the element test
         exact = self.elements(field, self._in_test(values))
-        if top and self._narrow is not None and self._narrow(field, values):
-            return f"({self._candidates(field, values)} AND {exact})"
-        return exact
+        return f"({col} IN ({keys}, {_ARRAY}) AND ({col} != {_ARRAY} OR {exact}))"
 
-    def compile(self, f: Filter, top: bool = False) -> str:
-        """``top``: the condition is a conjunct of the whole WHERE clause (not under OR or NOT),
-        where narrowing through indexes pays off."""
+    def _range(self, f: Range) -> str:
+        bounds = [(op, b) for op, b in ((">", f.gt), (">=", f.gte), ("<", f.lt), ("<=", f.lte)) if b is not None]
+        if not bounds:
+            return "1"
+        if f.field not in self._keys:
+            return "(" + " AND ".join(self.elements(f.field, self._bound_test(op, b)) for op, b in bounds) + ")"
+        col, terms = self._keys[f.field], []
+        for op, bound in bounds:
+            lower, upper = _BRACKETS[_bracket(bound)]
+            terms.append(f"{col} {op} {self._key_value(bound)}")
+            edge = lower if op.startswith(">") else upper
+            if edge is not None and f"{col} {edge}" not in terms:
+                terms.append(f"{col} {edge}")
+        plain = "(" + " AND ".join(terms) + ")"
+        return self._or_arrays(
+            f.field, plain,
+            lambda: "(" + " AND ".join(self.elements(f.field, self._bound_test(op, b)) for op, b in bounds) + ")",
+        )  # fmt: skip
+
+    def _regex(self, f: Regex) -> str:
+        if f.field not in self._keys:
+            return self.elements(f.field, self._regex_test(f.pattern, f.ignore_case))
+        p, fl = self._regex_params(f.pattern, f.ignore_case)
+        plain = f"specgate_regexp({p}, {fl}, {self._keys[f.field]})"
+        return self._or_arrays(f.field, plain, lambda: self.elements(f.field, self._regex_test(f.pattern, f.ignore_case)))
+
+    def compile(self, f: Filter) -> str:
         if isinstance(f, Eq):
             if f.value is None:
                 return f"NOT {self.exists(f.field)}"
-            return self._member(f.field, (f.value,), top)
+            return self._member(f.field, (f.value,))
         if isinstance(f, In):
             values = tuple(f.values)
             present = [v for v in values if v is not None]
-            if len(present) == len(values):
-                return self._member(f.field, present, top) if present else "0"
-            sql = self.elements(f.field, self._in_test(present)) if present else "0"
-            return f"({sql} OR NOT {self.exists(f.field)})"
+            sql = self._member(f.field, present) if present else "0"
+            return sql if len(present) == len(values) else f"({sql} OR NOT {self.exists(f.field)})"
         if isinstance(f, NotIn):
-            return f"NOT {self.compile(In(f.field, tuple(f.values)))}"
+            # key comparisons are NULL on a missing field: NOT must see 0 there
+            return f"NOT ifnull({self.compile(In(f.field, tuple(f.values)))}, 0)"
         if isinstance(f, All):
             if not f.values:
                 return "0"
-            return "(" + " AND ".join(self.compile(Eq(f.field, v), top) for v in f.values) + ")"
+            return "(" + " AND ".join(self.compile(Eq(f.field, v)) for v in f.values) + ")"
         if isinstance(f, Range):
-            parts = [
-                self.elements(f.field, self._bound_test(op, bound))
-                for op, bound in ((">", f.gt), (">=", f.gte), ("<", f.lt), ("<=", f.lte))
-                if bound is not None
-            ]
-            return "(" + " AND ".join(parts) + ")" if parts else "1"
+            return self._range(f)
         if isinstance(f, Regex):
-            return self.elements(f.field, self._regex_test(f.pattern, f.ignore_case))
+            return self._regex(f)
         if isinstance(f, Exists):
             sql = self.exists(f.field)
             return sql if f.present else f"NOT {sql}"
         if isinstance(f, And):
-            return "(" + " AND ".join(self.compile(item, top) for item in f.items) + ")" if f.items else "1"
+            return "(" + " AND ".join(self.compile(item) for item in f.items) + ")" if f.items else "1"
         if isinstance(f, Or):
             return "(" + " OR ".join(self.compile(item) for item in f.items) + ")" if f.items else "0"
         raise TypeError(f"not a filter: {f!r}")
@@ -267,22 +377,34 @@ def _where(
     where: Filter | None,
     *,
     extra: str = "",
-    table: str = "",
-    narrow: Callable[[str, Sequence[Any]], bool] | None = None,
+    keys: dict[str, str] | None = None,
+    arrays: frozenset[str] = frozenset(),
 ) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of a tenant-scoped query, key-column conditions first (cheapest)."""
     if isinstance(companies, str):
         raise TypeError("companies is a sequence of company ids, not a string")
-    compiler = _Compiler(table, narrow)
+    compiler = _Compiler(keys, arrays)
     marks = ", ".join(compiler.param(c) for c in companies)
     parts = [f"company IN ({marks})" if companies else "0"]
     if extra:
         parts.append(extra)
-    if where is not None:
-        parts.append(compiler.compile(where, top=True))
+    terms = _conjuncts(where) or ([] if where is None else [where])  # [And(())] compiles to 1
+    keyed = keys or {}
+    terms.sort(key=lambda t: isinstance(t, (And, Or)) or t.field not in keyed)  # stable
+    parts += [compiler.compile(t) for t in terms]
     return " AND ".join(parts), compiler.params
 
 
 # --- the store ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Layout:
+    """What a collection's table holds, as found in the file (another process may have added to it)."""
+
+    keys: dict[str, str] = dc_field(default_factory=dict)  # field -> its key column (quoted)
+    leading: dict[str, str] = dc_field(default_factory=dict)  # field -> a kx index it leads (quoted)
+    probes: dict[tuple[str, ...], str] = dc_field(default_factory=dict)  # fields -> their array probe SQL
 
 
 class SqliteStore:
@@ -292,8 +414,9 @@ class SqliteStore:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
-        self._tables: set[str] = set()
-        self._indexed: dict[str, frozenset[str]] = {}
+        self._tables: dict[str, str] = {}  # collection -> quoted table name, once created
+        self._layouts: dict[str, _Layout] = {}
+        self._get_sql: dict[tuple[str, int], str] = {}
 
     # lifecycle
 
@@ -308,6 +431,9 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # 16 MiB instead of 2: the id index and the upper levels of the key indexes of a
+            # 100k-task store stay in memory, so a get reads one page it does not have
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             conn.create_function("specgate_regexp", 3, _regexp, deterministic=True)
         except sqlite3.Error as exc:
             conn.close()
@@ -317,13 +443,16 @@ class SqliteStore:
     async def close(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute("PRAGMA optimize")  # refresh planner statistics where they went stale
+                # refresh planner statistics where they went stale, sampling (a full ANALYZE of the
+                # key indexes of 100k tasks would hold up shutdown)
+                self._conn.execute("PRAGMA analysis_limit = 1000")
+                self._conn.execute("PRAGMA optimize")
             except sqlite3.Error:
                 pass
             self._conn.close()
             self._conn = None
             self._tables.clear()
-            self._indexed.clear()
+            self._layouts.clear()
 
     # internals
 
@@ -333,57 +462,37 @@ class SqliteStore:
         return self._conn
 
     def _table(self, collection: str) -> str:
+        table = self._tables.get(collection) if isinstance(collection, str) else None
+        if table is not None:
+            return table
         if not isinstance(collection, str) or not _COLLECTION_RE.match(collection) or collection.lower().startswith("sqlite_"):
             raise ValueError(f"bad collection name {collection!r}")
         table = _quote_ident(collection)
-        if collection not in self._tables:
-            self._execute(
-                f"CREATE TABLE IF NOT EXISTS {table} "
-                "(id TEXT PRIMARY KEY, company TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL)"
-            )
-            self._tables.add(collection)
-            self._indexed[collection] = self._load_indexed(collection)
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {table} "
+            "(id TEXT PRIMARY KEY, company TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL)"
+        )
+        self._tables[collection] = table
+        self._layouts[collection] = self._load_layout(collection)
         return table
 
-    def _load_indexed(self, collection: str) -> frozenset[str]:
-        """Top-level fields with both a value index (first key) and an array-marker index, as found
-        in the file: another process may have declared them."""
-        names = [row[0] for row in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,))]
-        first_keys, marked = set(), set()
-        for name in names:
+    def _load_layout(self, collection: str) -> _Layout:
+        """Key columns and kx indexes as found in the file. A key column counts once its array rows
+        can be found through an index: one it leads, or its ``ax`` marker index."""
+        table = _quote_ident(collection)
+        columns = {row[1][2:] for row in self._execute(f"PRAGMA table_xinfo({table})") if row[1].startswith("k:")}
+        layout, marked = _Layout(), set()
+        for (name,) in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,)):
             kind, _, rest = name.partition(":")
             coll, _, fields = rest.partition(":")
             if coll != collection:
                 continue
-            if kind in ("ix", "ux"):
-                first_keys.add(fields.split(",")[0])
-            elif kind == "ty":
+            if kind == "kx":
+                layout.leading.setdefault(fields.split(",")[0], _quote_ident(name))
+            elif kind == "ax":
                 marked.add(fields)
-        return frozenset(f for f in first_keys & marked if f not in _COLUMNS and "." not in f)
-
-    def _scope(self, collection: str, companies: Sequence[str], where: Filter | None, **kw: Any) -> tuple[str, dict[str, Any]]:
-        table = _quote_ident(collection)
-        indexed = self._indexed.get(collection, frozenset())
-
-        def narrow(field: str, values: Sequence[Any]) -> bool:
-            return field in indexed and self._few_candidates(table, field, values)
-
-        return _where(companies, where, table=table, narrow=narrow, **kw)
-
-    def _few_candidates(self, table: str, field: str, values: Sequence[Any]) -> bool:
-        """Whether an Eq/In on ``field`` has few index candidates (equal scalars plus array-valued
-        rows), counted on the indexes alone up to NARROW_LIMIT. Few: starting from them beats any
-        scan (a rare value among 100k rows: ~0.1 ms instead of a 600 ms scan). Many (a common status,
-        an array field like tags): the scan stays, which with an ORDER BY index and a LIMIT stops
-        early and is several times faster than collecting every candidate first."""
-        path = _jpath([field])
-        marks = ", ".join("?" for _ in values)
-        params = [int(v) if isinstance(v, bool) else v for v in values]
-        sql = (
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE json_extract(doc, {path}) IN ({marks}) "
-            f"UNION ALL SELECT 1 FROM {table} WHERE json_type(doc, {path}) = 'array' LIMIT {NARROW_LIMIT})"
-        )
-        return self._execute(sql, params).fetchone()[0] < NARROW_LIMIT
+        layout.keys = {f: _key_column(f) for f in sorted(columns & (marked | layout.leading.keys()))}
+        return layout
 
     def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
@@ -402,6 +511,96 @@ class SqliteStore:
                 raise
             raise DuplicateKey(collection, _clashing_fields(collection, str(exc))) from exc
 
+    @contextlib.contextmanager
+    def _transaction(self, needed: bool = True, *, write: bool = False) -> Iterator[None]:
+        """One snapshot for several statements: the array probe and the query it shaped."""
+        db = self._db()
+        if not needed or db.in_transaction:
+            yield
+            return
+        self._execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        self._execute("COMMIT")
+
+    def _key_fields(self, collection: str, where: Filter | None) -> list[str]:
+        """The key fields a filter uses: their compiled form depends on ``_arrays``, so a query
+        using any runs in one ``_transaction`` with that probe."""
+        return sorted(_fields(where) & self._layouts[collection].keys.keys())
+
+    def _scope(self, collection: str, companies: Sequence[str], where: Filter | None) -> tuple[str, dict[str, Any]]:
+        """``_where`` with this collection's key columns; call inside ``_transaction``."""
+        arrays = self._arrays(collection, self._key_fields(collection, where))
+        return _where(companies, where, keys=self._layouts[collection].keys, arrays=arrays)
+
+    def _arrays(self, collection: str, fields: Sequence[str]) -> frozenset[str]:
+        """Which of these key fields hold an array in some row: one index lookup each, in the kx
+        index the field leads or its ``ax`` index."""
+        if not fields:
+            return frozenset()
+        layout = self._layouts[collection]
+        sql = layout.probes.get(tuple(fields))
+        if sql is None:
+            table = _quote_ident(collection)
+            sql = "SELECT " + ", ".join(
+                f"EXISTS (SELECT 1 FROM {table} WHERE {layout.keys[f]} = {_ARRAY})" for f in fields
+            )
+            layout.probes[tuple(fields)] = sql
+        found = self._execute(sql).fetchone()
+        return frozenset(f for f, has in zip(fields, found) if has)
+
+    def _hint(
+        self, collection: str, companies: Sequence[str], where: Filter | None, arrays: frozenset[str],
+        order: Sequence[tuple[str, bool]], skip: int, limit: int | None,
+    ) -> str:  # fmt: skip
+        """``INDEXED BY`` for a page ordered by an indexed field: the index of the most selective
+        equality or range when it has few matches, else the ORDER BY field's index (walk in order,
+        stop at the page). Walking costs about (skip + limit) * rows / matches index entries (~0.3 µs
+        each), collecting a table read and a sort per match (~11 µs, measured on 2 KB tasks); the
+        break-even is near sqrt((skip + limit) * rows / 32) matches, where counting them stops."""
+        layout = self._layouts[collection]
+        first = order[0][0] if order else "id"
+        if limit is None or first not in layout.leading:
+            return ""
+        terms = [t for t in _conjuncts(where) if not isinstance(t, (And, Or))]
+        if any(isinstance(t, (Eq, In)) and t.field == "id" for t in terms):
+            return ""  # the primary key finds them
+        table = _quote_ident(collection)
+        seekable = [
+            t for t in terms
+            if t.field in layout.keys and t.field in layout.leading and t.field != first and (
+                isinstance(t, Eq) and t.value is not None
+                or isinstance(t, In) and None not in t.values
+                or isinstance(t, Range) and t.field not in arrays  # with array rows, no seekable form
+            )
+        ]  # fmt: skip
+        if seekable:
+            rows = self._execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+            cap = math.isqrt((max(int(skip), 0) + int(limit)) * rows // 32) + 1
+            best: tuple[int, str] | None = None
+            for term in seekable:
+                index = layout.leading[term.field]
+                cond, params = _where(companies, term, keys=layout.keys, arrays=arrays)
+                count = self._execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} INDEXED BY {index} WHERE {cond} LIMIT {cap})", params
+                ).fetchone()[0]
+                if count < cap and (best is None or count < best[0]):
+                    best = (count, index)
+            if best is not None:
+                return f"INDEXED BY {best[1]}"
+        return f"INDEXED BY {layout.leading[first]}"
+
+    def _order_sql(self, collection: str, order: Sequence[tuple[str, bool]]) -> str:
+        keys = self._layouts[collection].keys
+        terms = [f"{keys.get(field) or _key_sql(field)} {'DESC' if descending else 'ASC'}" for field, descending in order]
+        if not any(field == "id" for field, _ in order):
+            terms.append("id ASC")
+        return ", ".join(terms)
+
     @staticmethod
     def _load(text: str) -> Document:
         return orjson.loads(text)
@@ -413,20 +612,63 @@ class SqliteStore:
         for index in indexes:
             if not index.fields:
                 raise ValueError("an index needs at least one field")
-            exprs = [_field_sql(f) for f in index.fields]
-            name = _quote_ident(f"{'ux' if index.unique else 'ix'}:{collection}:{','.join(index.fields)}")
+            for name in index.fields:
+                _segments(name)
+        # One migration at a time, whichever process runs it. Building the indexes of an existing
+        # file takes a while (~12 s for 100k tasks), so a process starting meanwhile waits that out.
+        self._execute(f"PRAGMA busy_timeout = {max(int(self._busy_timeout_ms), 600_000)}")
+        try:
+            with self._transaction(write=True):
+                self._migrate(collection, table, indexes)
+        finally:
+            self._execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        self._layouts[collection] = self._load_layout(collection)
+
+    def _migrate(self, collection: str, table: str, indexes: Sequence[Index]) -> None:
+        """Bring the table to the declared indexes: a key column per top-level field of a
+        non-unique index; one kx index per such index (rebuilt when the key columns it covers
+        changed); an ``ax`` marker index for key fields that lead no kx index; the unique expression
+        indexes. Then drop what the previous layout used instead (``ix:``, ``ty:``)."""
+        existing = {
+            name: sql
+            for name, sql in self._execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,))
+        }
+        columns = {row[1][2:] for row in self._execute(f"PRAGMA table_xinfo({table})") if row[1].startswith("k:")}
+        plain = [index for index in indexes if not index.unique]
+        wanted = {f for index in plain for f in index.fields if f not in _COLUMNS and "." not in f}
+        for name in sorted(wanted - columns):
+            self._execute(f"ALTER TABLE {table} ADD COLUMN {_key_column(name)} GENERATED ALWAYS AS ({_key_sql(name)}) VIRTUAL")
+        keys = columns | wanted
+
+        declared = {",".join(index.fields): index.fields for index in plain}
+        prefix = f"kx:{collection}:"
+        declared.update({name[len(prefix):]: tuple(name[len(prefix):].split(",")) for name in existing if name.startswith(prefix)})
+        for joined, fields in declared.items():
+            covered = [*fields, *(["company"] if "company" not in fields else []), *sorted(keys - set(fields))]
+            name = _quote_ident(prefix + joined)
+            sql = f"CREATE INDEX {name} ON {table} ({', '.join(_key_column(f) if f in keys else _key_sql(f) for f in covered)})"
+            if existing.get(prefix + joined) != sql:
+                self._execute(f"DROP INDEX IF EXISTS {name}")
+                self._execute(sql)
+            self._execute(f"DROP INDEX IF EXISTS {_quote_ident(f'ix:{collection}:{joined}')}")
+
+        leads = {fields[0] for fields in declared.values()}
+        for name in sorted(keys):
+            marker = _quote_ident(f"ax:{collection}:{name}")
+            if name in leads:
+                self._execute(f"DROP INDEX IF EXISTS {marker}")
+            else:
+                col = _key_column(name)
+                self._execute(f"CREATE INDEX IF NOT EXISTS {marker} ON {table} ({col}) WHERE {col} = {_ARRAY}")
+        for name in existing:
+            if name.startswith(f"ty:{collection}:"):
+                self._execute(f"DROP INDEX IF EXISTS {_quote_ident(name)}")
+        for index in indexes:
             if index.unique:
+                exprs = [_field_sql(f) for f in index.fields]
+                name = _quote_ident(f"ux:{collection}:{','.join(index.fields)}")
                 partial = " AND ".join(f"{e} IS NOT NULL" for e in exprs)
                 self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(exprs)}) WHERE {partial}")
-            else:
-                self._execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(exprs)})")
-            first = index.fields[0]
-            if first not in _COLUMNS and "." not in first:
-                # rows whose field holds an array: tiny, and what makes Eq/In narrowing exact (see _candidates)
-                marker = _quote_ident(f"ty:{collection}:{first}")
-                is_array = f"json_type(doc, {_jpath([first])}) = 'array'"
-                self._execute(f"CREATE INDEX IF NOT EXISTS {marker} ON {table} (json_type(doc, {_jpath([first])})) WHERE {is_array}")
-        self._indexed[collection] = self._load_indexed(collection)
 
     async def insert(self, collection: str, doc: Document) -> Document:
         table = self._table(collection)
@@ -442,10 +684,17 @@ class SqliteStore:
     async def get(
         self, collection: str, id: str, *, companies: Sequence[str], fields: Sequence[str] | None = None
     ) -> Document | None:
-        table = self._table(collection)
-        cond, params = self._scope(collection, companies, None, extra="id = :id")
-        params["id"] = id
-        row = self._execute(f"SELECT doc FROM {table} WHERE {cond}", params).fetchone()
+        if isinstance(companies, str):
+            raise TypeError("companies is a sequence of company ids, not a string")
+        if not companies:
+            return None
+        # the hottest call: its statement is built once per collection and company count
+        table = self._tables.get(collection) or self._table(collection)
+        sql = self._get_sql.get((table, len(companies)))
+        if sql is None:
+            sql = f"SELECT doc FROM {table} WHERE id = ? AND company IN ({', '.join('?' for _ in companies)})"
+            self._get_sql[(table, len(companies))] = sql
+        row = self._execute(sql, (id, *companies)).fetchone()
         return None if row is None else _project(self._load(row[0]), fields)
 
     async def find(
@@ -459,35 +708,53 @@ class SqliteStore:
         limit: int | None = None,
         fields: Sequence[str] | None = None,
     ) -> list[Document]:
-        table = self._table(collection)
-        cond, params = self._scope(collection, companies, where)
-        keys = [f"{_field_sql(field)} {'DESC' if descending else 'ASC'}" for field, descending in order]
-        if not any(field == "id" for field, _ in order):
-            keys.append("id ASC")
-        sql = f"SELECT doc FROM {table} WHERE {cond} ORDER BY {', '.join(keys)}"
+        self._table(collection)
+        with self._transaction(bool(self._key_fields(collection, where))):
+            sql, params, hint = self._select(collection, companies, where, order, skip, limit)
+            try:
+                rows = self._execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if not hint or "no such index" not in str(exc):
+                    raise
+                # another process rebuilt the index meanwhile: learn the file again, let SQLite plan
+                self._layouts[collection] = self._load_layout(collection)
+                rows = self._execute(sql.replace(f" {hint} ", " ", 1), params).fetchall()
+        return [_project(self._load(row[0]), fields) for row in rows]
+
+    def _select(
+        self, collection: str, companies: Sequence[str], where: Filter | None,
+        order: Sequence[tuple[str, bool]], skip: int, limit: int | None,
+    ) -> tuple[str, dict[str, Any], str]:  # fmt: skip
+        """find's statement, its parameters and its index hint; call inside ``_transaction``."""
+        layout = self._layouts[collection]
+        arrays = self._arrays(collection, self._key_fields(collection, where))
+        cond, params = _where(companies, where, keys=layout.keys, arrays=arrays)
+        hint = self._hint(collection, companies, where, arrays, order, skip, limit)
+        sql = f"SELECT doc FROM {_quote_ident(collection)} {hint} WHERE {cond} ORDER BY {self._order_sql(collection, order)}"
         if limit is not None or skip:
             sql += f" LIMIT {int(limit) if limit is not None else -1} OFFSET {max(int(skip), 0)}"
-        rows = self._execute(sql, params).fetchall()
-        return [_project(self._load(row[0]), fields) for row in rows]
+        return sql, params, hint
 
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        cond, params = self._scope(collection, companies, where)
-        return self._execute(f"SELECT COUNT(*) FROM {table} WHERE {cond}", params).fetchone()[0]
+        with self._transaction(bool(self._key_fields(collection, where))):
+            cond, params = self._scope(collection, companies, where)
+            return self._execute(f"SELECT COUNT(*) FROM {table} WHERE {cond}", params).fetchone()[0]
 
     async def distinct(
         self, collection: str, field: str, *, companies: Sequence[str], where: Filter | None = None
     ) -> list[Any]:
         table = self._table(collection)
-        cond, params = self._scope(collection, companies, where)
-        if field in _COLUMNS:
-            rows = self._execute(f"SELECT DISTINCT {field} FROM {table} WHERE {cond}", params).fetchall()
-            return distinct_sorted(row[0] for row in rows)
-        segments = _segments(field)
-        head = _jpath(segments[:1])
-        rows = self._execute(
-            f"SELECT DISTINCT doc -> {head} FROM {table} WHERE {cond} AND json_type(doc, {head}) IS NOT NULL", params
-        ).fetchall()
+        with self._transaction(bool(self._key_fields(collection, where))):
+            cond, params = self._scope(collection, companies, where)
+            if field in _COLUMNS:
+                rows = self._execute(f"SELECT DISTINCT {field} FROM {table} WHERE {cond}", params).fetchall()
+                return distinct_sorted(row[0] for row in rows)
+            segments = _segments(field)
+            head = _jpath(segments[:1])
+            rows = self._execute(
+                f"SELECT DISTINCT doc -> {head} FROM {table} WHERE {cond} AND json_type(doc, {head}) IS NOT NULL", params
+            ).fetchall()
         return distinct_sorted(
             value for row in rows for value in path_values(orjson.loads(row[0]), segments[1:])
         )
@@ -507,9 +774,7 @@ class SqliteStore:
         self, collection: str, id: str, *, companies: Sequence[str], expected_rev: int | None = None
     ) -> bool:
         table = self._table(collection)
-        cond, params = self._scope(
-            collection, companies, None, extra="id = :id" + ("" if expected_rev is None else " AND rev = :rev")
-        )
+        cond, params = _where(companies, None, extra="id = :id" + ("" if expected_rev is None else " AND rev = :rev"))
         params["id"] = id
         if expected_rev is not None:
             params["rev"] = int(expected_rev)
@@ -517,8 +782,9 @@ class SqliteStore:
 
     async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        cond, params = self._scope(collection, companies, where)
-        return self._execute(f"DELETE FROM {table} WHERE {cond}", params).rowcount
+        with self._transaction(bool(self._key_fields(collection, where)), write=True):
+            cond, params = self._scope(collection, companies, where)
+            return self._execute(f"DELETE FROM {table} WHERE {cond}", params).rowcount
 
 
 _INDEX_CLASH = re.compile(r"index '(?:ux|ix):[^:]*:([^']*)'")
