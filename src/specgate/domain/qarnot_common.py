@@ -196,3 +196,14 @@ def set_state(doc: dict[str, Any], state: str, moment: datetime) -> None:
 
 def not_found(kind: str, id: str) -> ApiError:
     return ApiError(E.RESOURCE_NOT_FOUND, f"no {kind} {id}")
+
+
+async def settle_shortname(store: DocumentStore, collection: str, what: str, company: str, doc: dict[str, Any]) -> None:
+    """Two creates with one shortname may both pass the uniqueness check: the earlier stays, the later goes."""
+    same = await store.find(
+        collection, companies=[company], where=Eq("shortname", doc["shortname"]), order=[("creationDate", False)],
+        fields=["id"],
+    )  # fmt: skip
+    if same and same[0]["id"] != doc["id"]:
+        await store.delete(collection, doc["id"], companies=[company])
+        raise ApiError(E.RESOURCE_CONFLICT, f"a {what} named {doc['shortname']!r} exists", field="shortname")

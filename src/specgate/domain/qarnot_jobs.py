@@ -21,7 +21,7 @@ from specgate.core.errors import ApiError
 from specgate.domain.identity import Identity
 
 from . import qarnot_common as common
-from .qarnot_common import both, compile_filter, mutate, not_found, order_of, set_state, tag_filter, to_date
+from .qarnot_common import both, compile_filter, mutate, not_found, order_of, set_state, settle_shortname, tag_filter, to_date
 
 JOBS = "qarnot_jobs"
 ACTIVE, TERMINATING, COMPLETED = "Active", "Terminating", "Completed"
@@ -84,14 +84,7 @@ class Jobs:
             raise ApiError(E.RESOURCE_CONFLICT, f"a job named {shortname!r} exists", field="shortname")
 
     async def _settle_shortname(self, company: str, doc: dict[str, Any]) -> None:
-        """Two creates with one shortname may both pass the check: the earlier stays, the later goes."""
-        same = await self.store.find(
-            JOBS, companies=[company], where=Eq("shortname", doc["shortname"]), order=[("creationDate", False)],
-            fields=["id", "creationDate"],
-        )  # fmt: skip
-        if same and same[0]["id"] != doc["id"]:
-            await self.store.delete(JOBS, doc["id"], companies=[company])
-            raise ApiError(E.RESOURCE_CONFLICT, f"a job named {doc['shortname']!r} exists", field="shortname")
+        await settle_shortname(self.store, JOBS, "job", company, doc)
 
     async def get(self, company: str, id: str) -> dict[str, Any]:
         doc = await self.store.get(JOBS, id, companies=[company])

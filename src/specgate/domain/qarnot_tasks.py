@@ -35,6 +35,7 @@ from specgate.domain.identity import Identity
 from . import qarnot_common as common
 from .qarnot_common import (
     both,
+    settle_shortname,
     compile_filter,
     from_date,
     mutate,
@@ -299,14 +300,7 @@ class Tasks:
             raise ApiError(E.RESOURCE_CONFLICT, f"a task named {shortname!r} exists", field="shortname")
 
     async def _settle_shortname(self, company: str, doc: dict[str, Any]) -> None:
-        """Two creates with one shortname may both pass the check: the earlier stays, the later goes."""
-        same = await self.store.find(
-            TASKS, companies=[company], where=Eq("shortname", doc["shortname"]), order=[("creationDate", False)],
-            fields=["id"],
-        )  # fmt: skip
-        if same and same[0]["id"] != doc["id"]:
-            await self.store.delete(TASKS, doc["id"], companies=[company])
-            raise ApiError(E.RESOURCE_CONFLICT, f"a task named {doc['shortname']!r} exists", field="shortname")
+        await settle_shortname(self.store, TASKS, "task", company, doc)
 
     # reads
 
