@@ -59,6 +59,11 @@ async def info(ctx: CallContext, data: dict) -> dict:
     }
 
 
+def _presented(page: dict, present) -> dict:
+    """A store page as the list answer the runtime wraps in Qarnot's envelope."""
+    return {"items": [present(d) for d in page["items"]], "total": page["total"]}
+
+
 # --- jobs ------------------------------------------------------------------------------------------
 
 
@@ -82,7 +87,7 @@ async def list_jobs(ctx: CallContext, data: dict) -> list:
 @action("qarnot_jobs.paginate")
 async def paginate_jobs(ctx: CallContext, data: dict) -> dict:
     page = await _jobs(ctx).page(ctx.company, data)
-    return {"items": [present_job(d) for d in page["items"]], "total": page["total"]}
+    return _presented(page, present_job)
 
 
 @action("qarnot_jobs.terminate")
@@ -125,13 +130,13 @@ async def list_summaries(ctx: CallContext, data: dict) -> list:
 @action("qarnot_tasks.paginate")
 async def paginate_tasks(ctx: CallContext, data: dict) -> dict:
     page = await _tasks(ctx).page(ctx.company, data)
-    return {"items": [present_task(d) for d in page["items"]], "total": page["total"]}
+    return _presented(page, present_task)
 
 
 @action("qarnot_tasks.paginate_summaries")
 async def paginate_summaries(ctx: CallContext, data: dict) -> dict:
     page = await _tasks(ctx).page(ctx.company, data)
-    return {"items": [summary(d) for d in page["items"]], "total": page["total"]}
+    return _presented(page, summary)
 
 
 @action("qarnot_tasks.of_job")
