@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium generate check-generated test schema-diff golden bench run clean
+.PHONY: help install chromium generate check-generated test schema-diff golden bench soak run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ bench: $(STAMP) ## benchmarks: compile, validation, queues, stores, HTTP against
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/diff.py
+
+MINUTES ?= 10
+soak: $(STAMP) ## mixed load for MINUTES (10) with Valkey and gateway SIGKILLed mid-run; audits deliveries (not in CI)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 run: $(STAMP) ## start the gateway with embedded backends
 	$(BIN)/specgate serve

@@ -145,7 +145,7 @@ def rpc(api: Api, pin: Version | None = None, *, drafts: bool = False) -> dict[s
     components.schemas["_meta"] = META  # no service is named with a leading underscore
     for name, action, v in served(api, pin, drafts=drafts):
         services.add(service := name.split(".")[0])
-        request, response = components.schema(service, v.request), components.schema(service, v.response)
+        request, response = components.schema(service, v.request), _rpc_data(v, components.schema(service, v.response))
         paths[f"/v{pin}/{name}"] = {"post": _rpc_operation(name, action, v, request, response, components)}
     return {
         "openapi": OPENAPI,
@@ -168,6 +168,19 @@ _RPC_INFO = (
     "with `meta.result_code` and `meta.result_subcode`. Each path shows the version key that serves this pin "
     "(the highest key at or below it). `null` means absent, and unknown top-level request keys are accepted."
 )
+
+
+def _rpc_data(v: EndpointVersion, response: dict[str, Any]) -> dict[str, Any]:
+    """What ``data`` holds over RPC. A REST ``array`` binding's schema describes one element, and its RPC
+    form answers the array; a ``list`` binding's RPC form answers the handler's page ``{items, total}``
+    (the dialect's list envelope is rendered for REST only)."""
+    kind = v.http.kind if v.http is not None else "object"
+    if kind == "array":
+        return {"type": "array", "items": response}
+    if kind == "list":
+        page = {"items": {"type": "array", "items": response}, "total": {"type": "integer"}}
+        return {"type": "object", "properties": page}
+    return response
 
 
 def _rpc_operation(name: str, action, v: EndpointVersion, request: dict, response: dict, components: Components) -> dict:

@@ -172,6 +172,29 @@ async def test_sqlite_pages_walk_the_order_index_or_the_rare_value(sqlite_path: 
         await store.close()
 
 
+async def test_sqlite_time_order_with_its_tie_break_needs_no_sort_and_replaces_the_shorter_index(sqlite_path: str) -> None:
+    """A file made with an index on (created) opens with (created, id) declared: the old index
+    is dropped, and a page ordered by created (ties by id, both directions) is read in index order."""
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    await store.ensure_indexes("tasks", [Index(("created",)), Index(("status",))])
+    await _fill_tasks(store, 200, rare_every=50)
+    await store.close()
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("tasks", [Index(("created", "id")), Index(("status",))])
+        names = {row[0] for row in store._db().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "kx:tasks:created,id" in names and "kx:tasks:created" not in names
+        for descending in (True, False):
+            plan = _plan(store, "tasks", Eq("status", "common"), [("created", descending)], limit=50)
+            assert "USING INDEX kx:tasks:created,id" in plan and "TEMP B-TREE" not in plan, plan
+        found = await store.find("tasks", companies=A, order=[("created", True)], limit=3)
+        assert len(found) == 3 and found[0]["created"] >= found[1]["created"] >= found[2]["created"]
+    finally:
+        await store.close()
+
+
 async def test_sqlite_equality_uses_the_key_column(sqlite_path: str) -> None:
     store = SqliteStore(sqlite_path)
     await store.open()

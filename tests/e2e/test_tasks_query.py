@@ -122,6 +122,11 @@ def test_ascending_order_puts_missing_values_last(api: Api, world: dict) -> None
     page = api.ok("tasks.get_all", name="^q-", order_by=["started", "name"], page=1, page_size=3,
                   only_fields=["name"])["tasks"]
     assert [t["name"] for t in page] == ["q-eps"]
+    # pages that end among the tasks missing the field, start there, or start right at the boundary
+    for number, size, names in ((0, 3, ["q-beta", "q-gamma", "q-alpha"]), (2, 1, ["q-alpha"]), (1, 2, ["q-alpha", "q-eps"])):
+        page = api.ok("tasks.get_all", name="^q-", order_by=["started", "name"], page=number, page_size=size,
+                      only_fields=["name"])["tasks"]
+        assert [t["name"] for t in page] == names, (number, size)
 
 
 def test_ranges_and_datetime_conditions(api: Api, world: dict) -> None:

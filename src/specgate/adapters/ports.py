@@ -117,10 +117,16 @@ Filter = Union[Eq, In, NotIn, All, Range, Regex, Exists, Empty, And, Or]
 
 @dataclass(frozen=True)
 class Index:
-    """An index the queries need; ``unique`` indexes ignore documents missing a field (sparse)."""
+    """An index the queries need; ``unique`` indexes ignore documents missing a field (sparse).
+
+    ``filter_only`` declares a field that filters test but that no query seeks or sorts by, typically
+    an array of a few distinct values (``system_tags``: hidden, archived). MongoDB gets no index for
+    it (a multikey index does not serve ``$nin``); the embedded store carries it inside its other
+    indexes, so such a test no longer reads each scanned document."""
 
     fields: tuple[str, ...]
     unique: bool = False
+    filter_only: bool = False
 
 
 # --- the port ----------------------------------------------------------------------------------
@@ -153,7 +159,8 @@ class DocumentStore(Protocol):
         limit: int | None = None,
         fields: Sequence[str] | None = None,
     ) -> list[Document]:
-        """Matching documents; ``order`` is (field, descending) pairs, then ``id`` as a tie-breaker."""
+        """Matching documents; ``order`` is (field, descending) pairs, then ``id`` as a tie-breaker
+        in the direction of the last pair (ascending without one), so one index serves both ways."""
 
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int: ...
 

@@ -18,12 +18,18 @@ Being generated from ``doc``, the columns stay right whoever writes the row (ano
 process, an older version, a bulk loader writing only ``doc``), and ALTER TABLE adds them to an
 existing file without rewriting it. Being VIRTUAL, a key is computed on write, into the indexes,
 and queries read it there. ORDER BY sorts by keys, indexed or not, which puts objects, arrays and
-booleans after strings, in MongoDB's order.
+booleans after strings, in MongoDB's order. For the fields of ``filter_only`` indexes, arrays by
+nature, ``"a:<field>"`` holds the array itself (JSON text): filters on them (``system_tags:
+[-archived]``) test its elements there instead of parsing the document of every row they scan. Each
+generated column costs JSON parses on every write (SQLite 3.40 does not cache them), so there are no
+array-text columns for fields that rarely hold an array.
 
 Indexes. A declared index becomes ``kx:<collection>:<fields>`` over the key columns, followed by
-``company`` and every other key column of the collection: a query that filters on key columns and
+``company``, every other key column and every array-text column of the collection (a ``filter_only``
+index adds its columns to the others and gets no kx index of its own): a query that filters on key columns and
 orders by an indexed field walks that one index and reads the table (the document) only for rows
-that pass, so a page costs about the same at 1k and 100k rows. A field whose rows never hold an
+that pass, so a page costs about the same at 1k and 100k rows. A page projected to key fields
+(what list calls ask for) is read from the index alone. A field whose rows never hold an
 array compiles to plain comparisons on its column, which the indexes serve; that is checked per
 query with one index lookup (in the kx index the field leads, else its partial index
 ``ax:<collection>:<field>`` of array rows), and when array rows exist they are also tested element
@@ -78,6 +84,7 @@ _BAD_SEGMENT_CHARS = re.compile(r"[\"'\\\x00-\x1f]")
 # Top-level fields kept in real columns; everything else lives in the JSON text only.
 _COLUMNS = {"id": "text", "company": "text", "rev": "integer"}
 _NUMBER_TYPES = "('integer','real')"
+_PLAIN = re.compile(r"[ !#-.0-\[\]-~]*")  # printable ASCII but " / \\: no JSON writer escapes these
 CACHE_KIB = 16 * 1024  # page cache per connection
 
 # Key markers for non-scalar values. Blobs sort after every number and string, in MongoDB's bracket
@@ -103,6 +110,26 @@ def _project(doc: Document, fields: Sequence[str] | None) -> Document:
             raise ValueError(f"projections name top-level fields only, not {field!r}")
         if field in doc:
             out[field] = doc[field]
+    return out
+
+
+_MARKED = {bytes.fromhex(_FALSE[2:-1]): False, bytes.fromhex(_TRUE[2:-1]): True}
+
+
+def _from_keys(row: Sequence[Any], picks: Sequence[str]) -> Document:
+    """A projected document from (id, then key, array text, JSON of an object or array per field): a
+    key is the value itself for strings and numbers, a marker otherwise (see ``_KEY``)."""
+    out: Document = {"id": row[0]}
+    at = 1
+    for field in picks:
+        key = row[at]
+        if key is not None:
+            if type(key) is not bytes:
+                out[field] = key
+            else:
+                value = row[at + 1] or row[at + 2]
+                out[field] = _MARKED[key] if value is None else orjson.loads(value)
+        at += 3
     return out
 
 
@@ -145,6 +172,16 @@ def _quote_ident(name: str) -> str:
 
 def _key_column(field: str) -> str:
     return _quote_ident(f"k:{field}")
+
+
+def _text_column(field: str) -> str:
+    """A key field's array-text column: the array as JSON when the field holds one, else NULL."""
+    return _quote_ident(f"a:{field}")
+
+
+def _text_sql(field: str) -> str:
+    path = _jpath(_segments(field))
+    return f"CASE json_type(doc, {path}) WHEN 'array' THEN json_extract(doc, {path}) END"
 
 
 def _bracket(value: Any) -> str:
@@ -194,18 +231,23 @@ class _Compiler:
     """Turns a port filter into an SQL condition with named parameters.
 
     ``keys`` maps fields with a key column to it; ``arrays`` names those whose column holds array
-    markers somewhere (their array rows get the element-wise JSON test)."""
+    markers somewhere (their array rows get the element-wise JSON test); ``texts`` maps key fields
+    to their array-text columns, where that test finds the elements without reading the document."""
 
-    def __init__(self, keys: dict[str, str] | None = None, arrays: frozenset[str] = frozenset()) -> None:
-        self.params: dict[str, Any] = {}
+    def __init__(
+        self, keys: dict[str, str] | None = None, arrays: frozenset[str] = frozenset(), texts: dict[str, str] | None = None
+    ) -> None:
+        self.params: list[Any] = []
         self._aliases = 0
         self._keys = keys or {}
         self._arrays = arrays
+        self._texts = texts or {}
 
     def param(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f":{name}"
+        """A numbered parameter (``?N``, bound from a list): SQLite finds a named one by a linear scan
+        of the names, so a filter of 10,000 values took seconds to prepare and bind."""
+        self.params.append(value)
+        return f"?{len(self.params)}"
 
     def alias(self) -> str:
         self._aliases += 1
@@ -283,6 +325,21 @@ class _Compiler:
 
         return self._walk("doc", segments, leaf)
 
+    def _array_elements(self, field: str, test: Callable[[str, str], str], among: Sequence[Any] = ()) -> str:
+        """``elements`` on a row where the key field holds an array: read from the array-text column
+        (the indexes carry it) when there is one. When the test is membership in ``among``, plain
+        strings all, a substring search for their JSON forms first spares most rows the json_each
+        (a table-valued function, ~4 µs a row); it relies on such strings being written unescaped."""
+        col = self._texts.get(field)
+        if col is None:
+            return self.elements(field, test)
+        a = self.alias()
+        exact = f"EXISTS (SELECT 1 FROM json_each({col}) AS {a} WHERE {test(f'{a}.value', f'{a}.type')})"
+        if not among or not all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in among):
+            return exact
+        near = _joined("OR", [f"instr({col}, {self.param(orjson.dumps(v).decode())})" for v in among])
+        return f"({near} AND {exact})"
+
     def exists(self, field: str) -> str:
         if field in _COLUMNS:
             return "1"
@@ -312,7 +369,7 @@ class _Compiler:
         if field not in self._arrays:
             return f"{col} IN ({keys})"
         # one IN list, so the index still serves it; array rows then need the element test
-        exact = self.elements(field, self._in_test(values))
+        exact = self._array_elements(field, self._in_test(values), values)
         return f"({col} IN ({keys}, {_ARRAY}) AND ({col} != {_ARRAY} OR {exact}))"
 
     def _range(self, f: Range) -> str:
@@ -331,7 +388,7 @@ class _Compiler:
         plain = "(" + " AND ".join(terms) + ")"
         return self._or_arrays(
             f.field, plain,
-            lambda: "(" + " AND ".join(self.elements(f.field, self._bound_test(op, b)) for op, b in bounds) + ")",
+            lambda: "(" + " AND ".join(self._array_elements(f.field, self._bound_test(op, b)) for op, b in bounds) + ")",
         )  # fmt: skip
 
     def _regex(self, f: Regex) -> str:
@@ -339,7 +396,7 @@ class _Compiler:
             return self.elements(f.field, self._regex_test(f.pattern, f.ignore_case))
         p, fl = self._regex_params(f.pattern, f.ignore_case)
         plain = f"specgate_regexp({p}, {fl}, {self._keys[f.field]})"
-        return self._or_arrays(f.field, plain, lambda: self.elements(f.field, self._regex_test(f.pattern, f.ignore_case)))
+        return self._or_arrays(f.field, plain, lambda: self._array_elements(f.field, self._regex_test(f.pattern, f.ignore_case)))
 
     def compile(self, f: Filter) -> str:
         if isinstance(f, Eq):
@@ -357,7 +414,7 @@ class _Compiler:
         if isinstance(f, All):
             if not f.values:
                 return "0"
-            return "(" + " AND ".join(self.compile(Eq(f.field, v)) for v in f.values) + ")"
+            return _joined("AND", [self.compile(Eq(f.field, v)) for v in f.values])
         if isinstance(f, Range):
             return self._range(f)
         if isinstance(f, Regex):
@@ -366,10 +423,35 @@ class _Compiler:
             sql = self.exists(f.field)
             return sql if f.present else f"NOT {sql}"
         if isinstance(f, And):
-            return "(" + " AND ".join(self.compile(item) for item in f.items) + ")" if f.items else "1"
+            return _joined("AND", [self.compile(item) for item in f.items]) if f.items else "1"
         if isinstance(f, Or):
-            return "(" + " OR ".join(self.compile(item) for item in f.items) + ")" if f.items else "0"
+            return _joined("OR", [self.compile(item) for item in f.items]) if f.items else "0"
         raise TypeError(f"not a filter: {f!r}")
+
+
+def _joined(op: str, parts: Sequence[str]) -> str:
+    """``parts`` joined by AND or OR as a balanced tree: SQLite nests a flat chain one level per term
+    and refuses expressions deeper than 1000 levels (an ``__$all`` of 1000 tags was a 500)."""
+    if len(parts) <= 32:
+        return "(" + f" {op} ".join(parts) + ")"
+    half = len(parts) // 2
+    return f"({_joined(op, parts[:half])} {op} {_joined(op, parts[half:])})"
+
+
+def _merge_exclusions(terms: list[Filter]) -> list[Filter]:
+    """NotIn terms on one field as one: no element in X and none in Y is none in X + Y, and a list
+    call excluding hidden and archived tasks then tests each scanned row once."""
+    out: list[Filter] = []
+    at: dict[str, int] = {}
+    for term in terms:
+        if isinstance(term, NotIn) and term.field in at:
+            first = out[at[term.field]]
+            out[at[term.field]] = NotIn(term.field, (*first.values, *term.values))  # type: ignore[union-attr]
+            continue
+        if isinstance(term, NotIn):
+            at[term.field] = len(out)
+        out.append(term)
+    return out
 
 
 def _where(
@@ -379,20 +461,21 @@ def _where(
     extra: str = "",
     keys: dict[str, str] | None = None,
     arrays: frozenset[str] = frozenset(),
-) -> tuple[str, dict[str, Any]]:
+    texts: dict[str, str] | None = None,
+) -> tuple[str, list[Any]]:
     """The WHERE clause of a tenant-scoped query, key-column conditions first (cheapest)."""
     if isinstance(companies, str):
         raise TypeError("companies is a sequence of company ids, not a string")
-    compiler = _Compiler(keys, arrays)
+    compiler = _Compiler(keys, arrays, texts)
     marks = ", ".join(compiler.param(c) for c in companies)
     parts = [f"company IN ({marks})" if companies else "0"]
     if extra:
         parts.append(extra)
-    terms = _conjuncts(where) or ([] if where is None else [where])  # [And(())] compiles to 1
+    terms = _merge_exclusions(_conjuncts(where) or ([] if where is None else [where]))  # [And(())] compiles to 1
     keyed = keys or {}
     terms.sort(key=lambda t: isinstance(t, (And, Or)) or t.field not in keyed)  # stable
     parts += [compiler.compile(t) for t in terms]
-    return " AND ".join(parts), compiler.params
+    return _joined("AND", parts), compiler.params
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -403,6 +486,7 @@ class _Layout:
     """What a collection's table holds, as found in the file (another process may have added to it)."""
 
     keys: dict[str, str] = dc_field(default_factory=dict)  # field -> its key column (quoted)
+    texts: dict[str, str] = dc_field(default_factory=dict)  # key field -> its array-text column (quoted)
     leading: dict[str, str] = dc_field(default_factory=dict)  # field -> a kx index it leads (quoted)
     probes: dict[tuple[str, ...], str] = dc_field(default_factory=dict)  # fields -> their array probe SQL
 
@@ -480,7 +564,9 @@ class SqliteStore:
         """Key columns and kx indexes as found in the file. A key column counts once its array rows
         can be found through an index: one it leads, or its ``ax`` marker index."""
         table = _quote_ident(collection)
-        columns = {row[1][2:] for row in self._execute(f"PRAGMA table_xinfo({table})") if row[1].startswith("k:")}
+        names = [row[1] for row in self._execute(f"PRAGMA table_xinfo({table})")]
+        columns = {name[2:] for name in names if name.startswith("k:")}
+        texts = {name[2:] for name in names if name.startswith("a:")}
         layout, marked = _Layout(), set()
         for (name,) in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,)):
             kind, _, rest = name.partition(":")
@@ -491,7 +577,8 @@ class SqliteStore:
                 layout.leading.setdefault(fields.split(",")[0], _quote_ident(name))
             elif kind == "ax":
                 marked.add(fields)
-        layout.keys = {f: _key_column(f) for f in sorted(columns & (marked | layout.leading.keys()))}
+        layout.keys = {f: _key_column(f) for f in sorted(columns & (marked | layout.leading.keys() | texts))}
+        layout.texts = {f: _text_column(f) for f in layout.keys if f in texts}
         return layout
 
     def _execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
@@ -532,17 +619,20 @@ class SqliteStore:
         using any runs in one ``_transaction`` with that probe."""
         return sorted(_fields(where) & self._layouts[collection].keys.keys())
 
-    def _scope(self, collection: str, companies: Sequence[str], where: Filter | None) -> tuple[str, dict[str, Any]]:
+    def _scope(self, collection: str, companies: Sequence[str], where: Filter | None) -> tuple[str, list[Any]]:
         """``_where`` with this collection's key columns; call inside ``_transaction``."""
         arrays = self._arrays(collection, self._key_fields(collection, where))
-        return _where(companies, where, keys=self._layouts[collection].keys, arrays=arrays)
+        layout = self._layouts[collection]
+        return _where(companies, where, keys=layout.keys, arrays=arrays, texts=layout.texts)
 
     def _arrays(self, collection: str, fields: Sequence[str]) -> frozenset[str]:
         """Which of these key fields hold an array in some row: one index lookup each, in the kx
         index the field leads or its ``ax`` index."""
-        if not fields:
-            return frozenset()
         layout = self._layouts[collection]
+        listed = frozenset(f for f in fields if f in layout.texts)  # arrays by declaration: no probe
+        fields = [f for f in fields if f not in listed]
+        if not fields:
+            return listed
         sql = layout.probes.get(tuple(fields))
         if sql is None:
             table = _quote_ident(collection)
@@ -551,7 +641,7 @@ class SqliteStore:
             )
             layout.probes[tuple(fields)] = sql
         found = self._execute(sql).fetchone()
-        return frozenset(f for f, has in zip(fields, found) if has)
+        return listed | frozenset(f for f, has in zip(fields, found) if has)
 
     def _hint(
         self, collection: str, companies: Sequence[str], where: Filter | None, arrays: frozenset[str],
@@ -584,7 +674,7 @@ class SqliteStore:
             best: tuple[int, str] | None = None
             for term in seekable:
                 index = layout.leading[term.field]
-                cond, params = _where(companies, term, keys=layout.keys, arrays=arrays)
+                cond, params = _where(companies, term, keys=layout.keys, arrays=arrays, texts=layout.texts)
                 count = self._execute(
                     f"SELECT count(*) FROM (SELECT 1 FROM {table} INDEXED BY {index} WHERE {cond} LIMIT {cap})", params
                 ).fetchone()[0]
@@ -598,7 +688,7 @@ class SqliteStore:
         keys = self._layouts[collection].keys
         terms = [f"{keys.get(field) or _key_sql(field)} {'DESC' if descending else 'ASC'}" for field, descending in order]
         if not any(field == "id" for field, _ in order):
-            terms.append("id ASC")
+            terms.append(f"id {'DESC' if order and order[-1][1] else 'ASC'}")  # the kx indexes hold it next
         return ", ".join(terms)
 
     @staticmethod
@@ -625,28 +715,43 @@ class SqliteStore:
         self._layouts[collection] = self._load_layout(collection)
 
     def _migrate(self, collection: str, table: str, indexes: Sequence[Index]) -> None:
-        """Bring the table to the declared indexes: a key column per top-level field of a
-        non-unique index; one kx index per such index (rebuilt when the key columns it covers
-        changed); an ``ax`` marker index for key fields that lead no kx index; the unique expression
-        indexes. Then drop what the previous layout used instead (``ix:``, ``ty:``)."""
+        """Bring the table to the declared indexes: a key column and an array-text column per
+        top-level field of a non-unique index; one kx index per such index that is not
+        ``filter_only`` (rebuilt when the columns it covers changed); an ``ax`` marker index for key
+        fields that lead no kx index; the unique expression indexes. Then drop what the previous
+        layout used instead (``ix:``, ``ty:``)."""
         existing = {
             name: sql
             for name, sql in self._execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (collection,))
         }
-        columns = {row[1][2:] for row in self._execute(f"PRAGMA table_xinfo({table})") if row[1].startswith("k:")}
+        names = [row[1] for row in self._execute(f"PRAGMA table_xinfo({table})")]
+        columns = {name[2:] for name in names if name.startswith("k:")}
+        texts = {name[2:] for name in names if name.startswith("a:")}
         plain = [index for index in indexes if not index.unique]
         wanted = {f for index in plain for f in index.fields if f not in _COLUMNS and "." not in f}
         for name in sorted(wanted - columns):
             self._execute(f"ALTER TABLE {table} ADD COLUMN {_key_column(name)} GENERATED ALWAYS AS ({_key_sql(name)}) VIRTUAL")
         keys = columns | wanted
+        # array texts only where declared (filter_only): each generated column costs JSON parses on
+        # every write, and a field that rarely holds an array is served from the document instead
+        listed = {f for index in plain if index.filter_only for f in index.fields if f in keys}
+        for name in sorted(listed - texts):
+            self._execute(f"ALTER TABLE {table} ADD COLUMN {_text_column(name)} GENERATED ALWAYS AS ({_text_sql(name)}) VIRTUAL")
+        carried = [_text_column(f) for f in sorted((texts & keys) | listed)]
 
-        declared = {",".join(index.fields): index.fields for index in plain}
+        declared = {",".join(index.fields): index.fields for index in plain if not index.filter_only}
         prefix = f"kx:{collection}:"
-        declared.update({name[len(prefix):]: tuple(name[len(prefix):].split(",")) for name in existing if name.startswith(prefix)})
+        for name in [n for n in existing if n.startswith(prefix)]:  # kept, unless a longer one starts alike
+            fields = tuple(name[len(prefix):].split(","))
+            if any(len(d) > len(fields) and d[: len(fields)] == fields for d in declared.values()):
+                self._execute(f"DROP INDEX IF EXISTS {_quote_ident(name)}")
+            else:
+                declared.setdefault(",".join(fields), fields)
         for joined, fields in declared.items():
             covered = [*fields, *(["company"] if "company" not in fields else []), *sorted(keys - set(fields))]
             name = _quote_ident(prefix + joined)
-            sql = f"CREATE INDEX {name} ON {table} ({', '.join(_key_column(f) if f in keys else _key_sql(f) for f in covered)})"
+            columns_sql = [_key_column(f) if f in keys else _key_sql(f) for f in covered] + carried
+            sql = f"CREATE INDEX {name} ON {table} ({', '.join(columns_sql)})"
             if existing.get(prefix + joined) != sql:
                 self._execute(f"DROP INDEX IF EXISTS {name}")
                 self._execute(sql)
@@ -655,7 +760,7 @@ class SqliteStore:
         leads = {fields[0] for fields in declared.values()}
         for name in sorted(keys):
             marker = _quote_ident(f"ax:{collection}:{name}")
-            if name in leads:
+            if name in leads or name in listed:  # a listed field is taken to hold arrays (see _arrays)
                 self._execute(f"DROP INDEX IF EXISTS {marker}")
             else:
                 col = _key_column(name)
@@ -709,8 +814,9 @@ class SqliteStore:
         fields: Sequence[str] | None = None,
     ) -> list[Document]:
         self._table(collection)
+        picks = self._picks(collection, fields)
         with self._transaction(bool(self._key_fields(collection, where))):
-            sql, params, hint = self._select(collection, companies, where, order, skip, limit)
+            sql, params, hint = self._select(collection, companies, where, order, skip, limit, picks)
             try:
                 rows = self._execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
@@ -719,21 +825,45 @@ class SqliteStore:
                 # another process rebuilt the index meanwhile: learn the file again, let SQLite plan
                 self._layouts[collection] = self._load_layout(collection)
                 rows = self._execute(sql.replace(f" {hint} ", " ", 1), params).fetchall()
+        if picks is not None:
+            return [_from_keys(row, picks) for row in rows]
         return [_project(self._load(row[0]), fields) for row in rows]
+
+    def _picks(self, collection: str, fields: Sequence[str] | None) -> list[str] | None:
+        """The fields of a projection when the kx indexes hold them all (key fields): a page of them
+        is then read from the index alone, no document parsed but those of object or array values
+        that have no array-text column."""
+        if fields is None:
+            return None
+        keys = self._layouts[collection].keys
+        if not all(f == "id" or f in keys for f in fields):
+            return None
+        return [f for f in dict.fromkeys(fields) if f != "id"]
 
     def _select(
         self, collection: str, companies: Sequence[str], where: Filter | None,
-        order: Sequence[tuple[str, bool]], skip: int, limit: int | None,
-    ) -> tuple[str, dict[str, Any], str]:  # fmt: skip
+        order: Sequence[tuple[str, bool]], skip: int, limit: int | None, picks: Sequence[str] | None = None,
+    ) -> tuple[str, list[Any], str]:  # fmt: skip
         """find's statement, its parameters and its index hint; call inside ``_transaction``."""
         layout = self._layouts[collection]
         arrays = self._arrays(collection, self._key_fields(collection, where))
-        cond, params = _where(companies, where, keys=layout.keys, arrays=arrays)
+        cond, params = _where(companies, where, keys=layout.keys, arrays=arrays, texts=layout.texts)
         hint = self._hint(collection, companies, where, arrays, order, skip, limit)
-        sql = f"SELECT doc FROM {_quote_ident(collection)} {hint} WHERE {cond} ORDER BY {self._order_sql(collection, order)}"
+        columns = "doc"
+        if picks is not None:  # see _from_keys: (key, array text, other JSON value) per field
+            columns = ", ".join(["id"] + [self._pick_sql(layout, f) for f in picks])
+        sql = f"SELECT {columns} FROM {_quote_ident(collection)} {hint} WHERE {cond} ORDER BY {self._order_sql(collection, order)}"
         if limit is not None or skip:
             sql += f" LIMIT {int(limit) if limit is not None else -1} OFFSET {max(int(skip), 0)}"
         return sql, params, hint
+
+    @staticmethod
+    def _pick_sql(layout: _Layout, field: str) -> str:
+        """A key field's three columns for ``_from_keys``; SQLite reads the row itself only for the
+        JSON value of an object, or of an array the index has no text of."""
+        key, text = layout.keys[field], layout.texts.get(field)
+        markers = f"{_OBJECT}" if text else f"{_OBJECT}, {_ARRAY}"
+        return f"{key}, {text or 'NULL'}, CASE WHEN {key} IN ({markers}) THEN json_extract(doc, {_jpath(_segments(field))}) END"
 
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
@@ -774,10 +904,11 @@ class SqliteStore:
         self, collection: str, id: str, *, companies: Sequence[str], expected_rev: int | None = None
     ) -> bool:
         table = self._table(collection)
-        cond, params = _where(companies, None, extra="id = :id" + ("" if expected_rev is None else " AND rev = :rev"))
-        params["id"] = id
+        n = len(companies)  # the company parameters come first: ?1 .. ?n
+        cond, params = _where(companies, None, extra=f"id = ?{n + 1}" + ("" if expected_rev is None else f" AND rev = ?{n + 2}"))
+        params.append(id)
         if expected_rev is not None:
-            params["rev"] = int(expected_rev)
+            params.append(int(expected_rev))
         return self._execute(f"DELETE FROM {table} WHERE {cond}", params).rowcount == 1
 
     async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:

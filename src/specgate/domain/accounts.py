@@ -7,6 +7,7 @@ company. First start on an empty store provisions company ``default``, an admin 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -109,7 +110,7 @@ class Accounts:
         identity = await self.identity(cred["user"], cred["user_company"])
         cred.update(last_used=now_iso(), last_used_from=used_from or None)
         await self.store.replace(CREDENTIALS, cred, expected_rev=cred["rev"])  # best effort: a lost race is fine
-        return identity
+        return dataclasses.replace(identity, credential=f"key:{access_key}")
 
     async def create_credentials(self, identity: Identity, label: str | None) -> dict:
         key, secret = new_key_pair()
@@ -133,6 +134,8 @@ class Accounts:
         return None
 
     async def revoke_credentials(self, identity: Identity, access_key: str) -> int:
+        """Delete one of the caller's own key pairs (0 for another user's or an unknown key, as for none).
+        What was minted from it (login tokens, API tokens) is refused from then on (see ``api_tokens``)."""
         cred = await self._own_credentials(identity, access_key)
         if cred is None:
             return 0

@@ -18,6 +18,9 @@ class Identity:
     user_name: str = ""
     company_name: str = ""
     session_id: str = ""
+    credential: str = ""
+    """What this authentication descends from and dies with: ``key:<access key>`` (a key pair),
+    ``api:<digest>`` (an API token), or ``""`` (tokens minted by the CLI or internally)."""
 
     def claims(self) -> dict[str, str]:
         return {

@@ -58,6 +58,8 @@ def timespan_seconds(text: str | None) -> float | None:
     if m is None:
         return None
     days, hours, minutes, secs, fraction = m.groups()
+    if int(days or 0) > timedelta.max.days:  # more days than a timedelta holds: not a time span (was a 500)
+        return None
     value = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(secs))
     return value.total_seconds() + (float("0." + fraction) if fraction else 0.0)
 

@@ -21,6 +21,14 @@ from specgate.core.clock import to_iso
 from specgate.core.errors import ApiError
 
 MAX_PAGE_SIZE = 500
+# Bounds on one query, so that no request can make a store work for minutes: values across all its
+# filters (each one a bound parameter), conditions (each ``__$all`` value, ``_any_`` field or excluded
+# ``filters`` value is one, tested row by row), and fields to sort by (MongoDB takes 32 sort keys, and
+# the store adds ``id``).
+MAX_FILTER_VALUES = 10_000
+MAX_FILTER_TERMS = 1_000
+MAX_ORDER_FIELDS = 16
+_BAD_FIELD = re.compile(r"(^|\.)(\$|\.|$)|[\"'\\\x00-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,14 @@ class Query:
 MAX_REGEX = 512
 
 
+def check_field(name: Any) -> str:
+    """A client's field path for the store: no empty segment, none starting with ``$``, no quotes or
+    control characters (400/14, as ClearML's lookup errors)."""
+    if not isinstance(name, str) or not name or _BAD_FIELD.search(name):
+        raise ApiError(E.INVALID_FIELDS, err=f"invalid field name {name!r}")
+    return name
+
+
 def check_regex(pattern: str, name: str) -> str:
     """A client's regular expression, refused when it could run for exponential time: Python's engine
     backtracks, and one ``(a+)+$`` against a long name would stall every call of the process."""
@@ -58,7 +74,8 @@ def check_regex(pattern: str, name: str) -> str:
     except re.error as e:
         raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: {e}") from None
     if _nested_repeat(parsed, False):
-        raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: nested repetition such as (a+)+ can take exponential time")
+        raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: a repetition of a repetition or of alternatives that match "
+                                              "alike, such as (a+)+ or (a|ab)*, can take exponential time")  # fmt: skip
     return pattern
 
 
@@ -76,12 +93,22 @@ def _nested_repeat(items: Any, inside: bool) -> bool:
             if _nested_repeat(arg[-1], inside):
                 return True
         elif name == "BRANCH":
+            if inside and not _distinct_heads(arg[1]):
+                return True  # (a|a)* backtracks through 2^n ways to match n a's
             if any(_nested_repeat(branch, inside) for branch in arg[1]):
                 return True
         elif name in ("ASSERT", "ASSERT_NOT"):
             if _nested_repeat(arg[1], inside):
                 return True
     return False
+
+
+def _distinct_heads(branches: list) -> bool:
+    """Alternatives that each start with a different literal character: no text matches two of them,
+    so repeating them cannot backtrack. The parser has already moved common prefixes out, which is
+    how (a|a) becomes a followed by two empty alternatives."""
+    heads = [b[0][1] if b and str(b[0][0]) == "LITERAL" else None for b in branches]
+    return None not in heads and len(set(heads)) == len(heads)
 
 
 def list_filter(name: str, values: Any) -> Filter | None:
@@ -219,7 +246,7 @@ def multi_field(data: dict, name: str, spec: QuerySpec) -> Filter | None:
     cond = data.get(name)
     if not cond:
         return None
-    fields = cond.get("fields") or []
+    fields = [check_field(f) for f in cond.get("fields") or []]
     if "pattern" in cond and "datetime" in cond:
         raise ApiError(E.VALIDATION_ERROR, "use either pattern or datetime, not both", field=name)
     if "pattern" in cond:
@@ -237,20 +264,31 @@ def multi_field(data: dict, name: str, spec: QuerySpec) -> Filter | None:
 def order(data: dict) -> list[tuple[str, bool]]:
     raw = data.get("order_by") or []
     raw = [raw] if isinstance(raw, str) else raw
+    if len(raw) > MAX_ORDER_FIELDS:
+        raise ApiError(E.FIELDS_VALUE_ERROR, f"at most {MAX_ORDER_FIELDS} fields to order by", field="order_by")
     out = []
     for item in raw:
         if item == "@text_score":
             if not data.get("search_text"):
                 raise ApiError(E.FIELDS_VALUE_ERROR, "text score cannot be used without search_text", field="order_by")
             continue
-        out.append((item[1:], True) if item.startswith("-") else (item, False))
+        out.append((check_field(item[1:]), True) if item.startswith("-") else (check_field(item), False))
     if not any(name == "id" for name, _ in out):
-        out.append(("id", False))
+        out.append(("id", out[-1][1] if out else False))  # the store's own tie-break, which its indexes serve
     return out
 
 
 def paging(data: dict) -> tuple[int, int, int | None]:
-    """(skip, limit, scroll position or None) from page/page_size or scroll_id/size."""
+    """(skip, limit, scroll position or None) from page/page_size or scroll_id/size, at most 2^62 each
+    (the stores count in signed 64 bits: a page of 10^18 was a 500)."""
+    skip, limit, position = _paging(data)
+    return min(skip, _LARGEST), min(limit, _LARGEST), position
+
+
+_LARGEST = 2**62
+
+
+def _paging(data: dict) -> tuple[int, int, int | None]:
     if "scroll_id" in data:
         size = data.get("size")
         if not isinstance(size, int) or size < 1:
@@ -321,16 +359,16 @@ def field_filters(data: dict, spec: QuerySpec) -> list[Filter]:
         if key in spec.pattern and isinstance(value, str) and value:
             found.append(Regex(key, check_regex(value, key)))
         elif (key in spec.lists or key.startswith(spec.list_prefixes or ("\0",))) and value is not None:
-            if (f := list_filter(key, value)) is not None:
+            if (f := list_filter(check_field(key), value)) is not None:
                 found.append(f)
         elif key in spec.ranges or (spec.range_prefixes and key.startswith(spec.range_prefixes)):
-            found.append(range_filter(key, value))
+            found.append(range_filter(check_field(key), value))
         elif key in spec.datetimes and value:
             found.append(datetime_filter(key, value))
         elif spec.plain_prefixes and key.startswith(spec.plain_prefixes):
-            found.append(Eq(key, value))
+            found.append(Eq(check_field(key), value))
     for key, value in structured.items():
-        if isinstance(value, dict) and (f := filters_filter(key, value)) is not None:
+        if isinstance(value, dict) and (f := filters_filter(check_field(key), value)) is not None:
             found.append(f)
     for name in ("_any_", "_or_", "_all_", "_and_"):
         if (f := multi_field(data, name, spec)) is not None:
@@ -338,8 +376,36 @@ def field_filters(data: dict, spec: QuerySpec) -> list[Filter]:
     return found
 
 
+def portable(f: Filter) -> Filter:
+    """``Empty`` (what a null list value asks for) in the filters every store compiles."""
+    if isinstance(f, Empty):
+        return Or((Exists(f.field, False), Eq(f.field, "")))
+    if isinstance(f, (And, Or)):
+        return type(f)(tuple(portable(i) for i in f.items))
+    return f
+
+
+def size(f: Filter) -> int:
+    """How many values a filter hands the store (And/Or add theirs up)."""
+    if isinstance(f, (And, Or)):
+        return sum(size(i) for i in f.items)
+    values = getattr(f, "values", None)
+    return len(values) if values is not None else 1
+
+
+def terms(f: Filter) -> int:
+    """How many conditions a filter is: an ``In`` list is one, ``All`` one per value."""
+    if isinstance(f, (And, Or)):
+        return sum(terms(i) for i in f.items)
+    return len(f.values) if isinstance(f, All) else 1
+
+
 def build(data: dict, spec: QuerySpec, extra: Iterable[Filter] = ()) -> Query:
-    filters = field_filters(data, spec) + list(extra)
+    filters = [portable(f) for f in field_filters(data, spec)] + list(extra)
+    if (total := sum(size(f) for f in filters)) > MAX_FILTER_VALUES:
+        raise ApiError(E.FIELDS_VALUE_ERROR, f"a query takes at most {MAX_FILTER_VALUES} filter values, not {total}")
+    if (total := sum(terms(f) for f in filters)) > MAX_FILTER_TERMS:
+        raise ApiError(E.FIELDS_VALUE_ERROR, f"a query takes at most {MAX_FILTER_TERMS} conditions, not {total}")
     skip, limit, scroll = paging(data)
     fields, keep = projection(data)
     where = None if not filters else filters[0] if len(filters) == 1 else And(tuple(filters))

@@ -143,6 +143,8 @@ class Queues:
     async def render(self, doc: dict, max_entries: int | None = None, paths: list[str] | None = None) -> dict:
         out = {k: v for k, v in doc.items() if k != "rev" and v is not None}
         if paths is None or any(p.split(".")[0] == "entries" for p in paths):
+            if max_entries is not None:  # Redis takes 64-bit indexes; 0 or less asks for no limit, as before
+                max_entries = min(max(max_entries, 0), 2**31) or None
             entries = await self.backend.entries(doc["id"], max_entries)
             out["entries"] = [{"task": t, "added": a} for t, a in entries]
         return queries.pick(out, paths) if paths else out

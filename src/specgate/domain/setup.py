@@ -1,10 +1,13 @@
-"""The indexes the domain's queries need, created at start-up on whichever store is configured."""
+"""Start-up and upkeep of the store: the indexes the domain's queries need (created on whichever store
+is configured), the first company, and the queue repairs run at start-up and in the background."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from specgate.adapters.ports import DocumentStore, Index
+from specgate.core.clock import to_iso
 from specgate.core.progress import Progress
 
 from .identity import Identity
@@ -19,10 +22,15 @@ INDEXES: dict[str, list[Index]] = {
         Index(("project",)),
         Index(("status",)),
         Index(("name",)),
-        Index(("last_update",)),
-        Index(("created",)),
+        # with the tie-break of every order: a page sorted by time is read in index order, no sort
+        Index(("last_update", "id")),
+        Index(("created", "id")),
         Index(("parent",)),
         Index(("type",)),
+        # every list call filters on system_tags (hidden, -archived) and most list tags: carried in
+        # the SQLite indexes (a page of such fields is read from them); filter_only: none in MongoDB
+        Index(("system_tags",), filter_only=True),
+        Index(("tags",), filter_only=True),
     ],
 }
 
@@ -37,6 +45,22 @@ async def provision_company(services: Any, company: str, user: str) -> None:
     from .queues import Queues
 
     await Queues(services.store, services.queues).ensure_default(Identity(user, company, "admin"))
+
+
+async def redeliver_popped(services: Any, after: float) -> int:
+    """``task_queueing.redeliver_unstarted`` for every company with credentials: entries popped more
+    than ``after`` seconds ago and never started."""
+    from .accounts import CREDENTIALS
+    from .identity import SYSTEM_COMPANY
+    from .queues import Queues
+    from .task_queueing import redeliver_unstarted
+
+    queues = Queues(services.store, services.queues)
+    before = to_iso(datetime.now(timezone.utc) - timedelta(seconds=after))
+    total = 0
+    for company in await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY]):
+        total += await redeliver_unstarted(services.store, queues, company, before)
+    return total
 
 
 async def repair_queues(services: Any) -> dict[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from specgate._generated import errors as E
 from specgate.core.clock import to_iso
@@ -236,6 +236,23 @@ def to_wire(doc: dict, version: Version, includes: Sequence[str] | None = None, 
     return out
 
 
+def wire_shaper(version: Version, includes: Sequence[str], excludes: Sequence[str]) -> Callable[[dict], dict]:
+    """``to_wire`` with its arguments fixed, for a page of tasks: the projection list calls send (top-level
+    names, a current version, no artifacts to sort) becomes one comprehension plus the tag sorts."""
+    keep = tuple(p for p in includes if p not in INTERNAL)
+    if not includes or excludes or version < V2_13 or "execution" in keep or any("." in p for p in keep):
+        return lambda doc: to_wire(doc, version, includes, excludes)
+
+    def shape(doc: dict) -> dict:
+        out = {k: doc[k] for k in keep if k in doc}
+        for field in ("tags", "system_tags"):
+            if isinstance(out.get(field), list):
+                out[field] = sorted(out[field])
+        return out
+
+    return shape
+
+
 # --- projection with dotted paths (keys may themselves contain dots) -------------------------------
 
 
@@ -271,7 +288,13 @@ def _merge(into: Any, more: Any) -> Any:
 
 
 def project(doc: dict, paths: Sequence[str]) -> dict:
-    """Only the dotted ``paths`` of ``doc``; arrays of sub-documents are projected element-wise."""
+    """Only the dotted ``paths`` of ``doc``; arrays of sub-documents are projected element-wise.
+
+    Top-level names alone (what list pages ask for) share their values, as ``to_wire`` does; paths
+    into sub-documents copy what they pick, because picks of one sub-document are merged in place.
+    """
+    if not any("." in path for path in paths):
+        return {path: doc[path] for path in paths if path in doc}
     out: dict = {}
     for path in paths:
         found, value = _pick(doc, path.split("."))

@@ -25,6 +25,9 @@ from .task_states import (
 )
 
 TASK_UPDATE_TIMEOUT = 600  # seconds: a task whose worker reported within this is stopped by its worker
+# ids one ``*_many`` call takes: each is loaded and written on its own, so 30,000 of them kept the
+# call busy for minutes. ClearML's web UI acts on a page of selected tasks at a time.
+MAX_BATCH_IDS = 1000
 
 if TYPE_CHECKING:
     from .queues import Queues
@@ -357,6 +360,8 @@ def _plain(value: Any) -> Any:
 
 async def run_batch(ids: Sequence[str], operation: Callable[[str], Awaitable[dict]]) -> dict:
     """Each id on its own, in order: a domain error is recorded in ``failed`` and processing goes on."""
+    if len(ids) > MAX_BATCH_IDS:
+        raise ApiError(E.VALIDATION_ERROR, f"at most {MAX_BATCH_IDS} ids in one call, not {len(ids)}", field="ids")
     succeeded, failures = [], []
     for task_id in ids:
         try:

@@ -76,7 +76,7 @@ async def delete_hyper_params(store: Any, caller: Identity, data: dict) -> int:
     items = [dict(item) for item in data["hyperparams"]]
     only_properties = properties_only(items)
     whole = {_require(i, "section", "section") for i in items if not i.get("name")}
-    single = [(i["section"], i["name"]) for i in items if i.get("name")]
+    single = [(_require(i, "section", "section"), i["name"]) for i in items if i.get("name")]
     if any(section in whole for section, _ in single):
         raise ApiError(E.FIELDS_CONFLICT, "Cannot delete section field if the whole section was scheduled for deletion")
     force = bool(data.get("force"))

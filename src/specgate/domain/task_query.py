@@ -21,7 +21,7 @@ from specgate.core.versions import Version
 from specgate.domain.queries import QuerySpec, build, encode_scroll
 
 from .task_access import TASKS, project_descendants
-from .task_documents import parse_moment, to_wire
+from .task_documents import parse_moment, wire_shaper
 from .task_states import HIDDEN
 
 SPEC = QuerySpec(
@@ -119,10 +119,9 @@ async def _fetch(store: Any, companies: list[str], where: Filter | None, order: 
         return await store.find(TASKS, companies=companies, where=where, order=order, skip=skip, limit=limit, fields=fields)
     present = Exists(first, True) if where is None else And((where, Exists(first, True)))
     absent = Exists(first, False) if where is None else And((where, Exists(first, False)))
-    count = await store.count(TASKS, companies=companies, where=present)
-    docs: list[dict] = []
-    if skip < count:
-        docs = await store.find(TASKS, companies=companies, where=present, order=order, skip=skip, limit=limit, fields=fields)
+    docs = await store.find(TASKS, companies=companies, where=present, order=order, skip=skip, limit=limit, fields=fields)
+    # how many have the field: only counted when the page starts past them all (a count is O(matches))
+    count = skip + len(docs) if docs or not skip else await store.count(TASKS, companies=companies, where=present)
     if len(docs) < limit:
         docs += await store.find(
             TASKS, companies=companies, where=absent, order=order[1:] or [("id", False)],
@@ -151,7 +150,8 @@ async def get_all(
     fields = sorted({p.split(".")[0] for p in includes}) if includes else None
     companies = [company, ""] if allow_public else [company]
     docs = await _fetch(store, companies, where, query.order, query.skip, query.limit, fields)
-    answer: dict = {"tasks": [to_wire(d, version, includes, excludes) for d in docs]}
+    shape = wire_shaper(version, includes, excludes)
+    answer: dict = {"tasks": [shape(d) for d in docs]}
     if query.scroll is not None:
         answer["scroll_id"] = encode_scroll(query.skip + len(docs))
     return answer

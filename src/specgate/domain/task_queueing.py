@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from specgate._generated import errors as E
-from specgate.adapters.ports import Eq, In
+from specgate.adapters.ports import And, Eq, In
 from specgate.core.clock import now_iso
 from specgate.core.errors import ApiError
 
@@ -93,6 +93,25 @@ async def dequeue(store: Any, queues: Queues, caller: Identity, task_id: str, da
         new_status=new_status, all_queues=bool(data.get("remove_from_all_queues")),
     )
     return {"dequeued": 1, **released.result}
+
+
+async def redeliver_unstarted(store: Any, queues: Queues, company: str, popped_before: str) -> int:
+    """Hand out again the entries popped before ``popped_before`` whose task is still ``queued`` in
+    that queue: nobody started it, so the answer to that ``get_next_task`` most likely never arrived
+    (the gateway died after the pop). Agents call ``tasks.started`` right after a pop; a task popped
+    by a consumer that never starts it is handed out again after the same delay."""
+    redelivered = 0
+    for queue in await store.find(QUEUES, companies=[company], fields=["id"]):
+        stale = {t: at for t, at in (await queues.backend.popped_at(queue["id"])).items() if at < popped_before}
+        if not stale:
+            continue
+        waiting = await store.find(
+            TASKS, companies=[company], where=And((In("id", tuple(stale)), Eq("status", QUEUED), Eq("execution.queue", queue["id"]))),
+            fields=["id"],
+        )  # fmt: skip
+        for task in waiting:
+            redelivered += int(await queues.backend.redeliver(queue["id"], task["id"], stale[task["id"]]))
+    return redelivered
 
 
 async def reconcile(store: Any, queues: Queues, company: str) -> dict:

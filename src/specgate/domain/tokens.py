@@ -2,8 +2,14 @@
 
 The clients decode the token without checking its signature and read ``api_version``,
 ``server_version``, ``feature_set`` (must be ``"basic"``), ``env``, ``exp`` and ``identity.user``; the
-server checks signature and expiry. Verified tokens are cached for a short while, so the hot path does
-one dict lookup instead of an HMAC and two JSON decodes.
+server checks signature, algorithm (HS256 only: ``none``, HS512, RS256... are refused) and expiry.
+Verified tokens are cached for a short while, so the hot path does one dict lookup instead of an HMAC
+and two JSON decodes.
+
+A token also names the credential it descends from (claim ``credential``, see ``Identity.credential``):
+the caller checks that it still stands (``ApiTokens.alive``), so revoking a key pair or an API token ends
+the sessions minted from it. A revocation clears this process's cache (``forget_all``); other
+processes may accept such a token until their cached verification expires (``CACHE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class TokenIssuer:
             "server_build": "",
             "feature_set": "basic",
         }
+        if stamped.credential:
+            claims["credential"] = stamped.credential
         signing = _HEADER + b"." + _b64(orjson.dumps(claims))
         signature = _b64(hmac.new(self.secret, signing, hashlib.sha256).digest())
         return (signing + b"." + signature).decode(), stamped
@@ -86,6 +94,10 @@ class TokenIssuer:
             if identity.session_id == session_id:
                 del self._cache[token]
 
+    def forget_all(self) -> None:
+        """Drop every cached verification (a credential was revoked: its tokens must be checked again)."""
+        self._cache.clear()
+
     def decode(self, token: str, now: float | None = None) -> tuple[Identity, float]:
         """Check signature, algorithm and expiry; the identity and the expiry time, or TokenError."""
         now = now if now is not None else time.time()
@@ -106,6 +118,7 @@ class TokenIssuer:
                 user_name=ident.get("user_name", ""),
                 company_name=ident.get("company_name", ""),
                 session_id=claims.get("session_id", ""),
+                credential=claims.get("credential", ""),
             )
         except TokenError:
             raise

@@ -31,6 +31,7 @@ from .task_access import PROJECTS, TASKS, modify
 
 QUEUES = "queues"
 DEFAULT_TIMEOUT = 600
+MAX_TIMEOUT = 365 * 24 * 3600  # seconds a registration may last at most
 MAX_INTERVALS = 10_000  # sample points one statistics answer may have
 INCOMPLETE_TOLERANCE = 0.9  # the last interval is left out unless 90% of it has passed (as ClearML)
 AGGREGATIONS = ("avg", "min", "max")
@@ -98,7 +99,7 @@ class Workers:
 
     async def register(self, caller: Identity, ip: str, data: dict) -> None:
         worker, timeout = data["worker"], data.get("timeout", DEFAULT_TIMEOUT)
-        if timeout <= 0:
+        if timeout <= 0 or timeout > MAX_TIMEOUT:  # Redis refuses an expiry past 2^63 ms (a 500 before)
             raise ApiError(E.VALIDATION_ERROR, "invalid timeout", timeout=timeout, worker=worker)
         queues = list(dict.fromkeys(data.get("queues") or ()))
         if queues:
@@ -170,7 +171,8 @@ class Workers:
         entries = await self.registry.all(caller.company)
         last_seen = data.get("last_seen")
         if last_seen:
-            cutoff = datetime.fromtimestamp(time.time() - max(1, last_seen), timezone.utc)
+            now = time.time()  # a window longer than the epoch means every worker (and no year before 1)
+            cutoff = datetime.fromtimestamp(now - min(max(1, last_seen), now), timezone.utc)
             entries = [e for e in entries if datetime.fromisoformat(e["last_activity_time"]) >= cutoff]
         pattern = data.get("worker_pattern")  # not in the spec; the agent sends it for dynamic GPUs
         if isinstance(pattern, str) and pattern:

@@ -45,7 +45,11 @@ async def get_credentials(ctx: CallContext, data: dict) -> dict:
 
 @action("auth.revoke_credentials")
 async def revoke_credentials(ctx: CallContext, data: dict) -> dict:
-    return {"revoked": await ctx.services.accounts.revoke_credentials(ctx.identity, data["access_key"])}
+    """The key pair stops logging in, and the tokens minted from it stop authenticating (``api_tokens``)."""
+    revoked = await ctx.services.accounts.revoke_credentials(ctx.identity, data["access_key"])
+    if revoked:
+        ctx.services.tokens.forget_all()  # cached verifications of its tokens must not outlive it here
+    return {"revoked": revoked}
 
 
 @action("auth.edit_credentials")

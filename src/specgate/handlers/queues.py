@@ -97,12 +97,17 @@ async def get_next_task(ctx: CallContext, data: dict) -> dict:
         if popped is None:
             return {}
         task_id, added = popped
-        task = await store.get(TASKS, task_id, companies=[ctx.company])
+        try:
+            task = await store.get(TASKS, task_id, companies=[ctx.company])
+            if task is not None:
+                await queues.touch(ctx.company, queue["id"])
+                if task.get("status") == STOPPED:
+                    await change_status(store, ctx.identity, task, QUEUED, reason="popped while stopped", force=True)
+        except Exception:  # the store failed (a 503): nobody receives the entry, so it goes back
+            await queues.backend.restore(queue["id"], task_id, added)
+            raise
         if task is not None:
             break  # an entry of a task deleted meanwhile is dropped, and the next one served
-    await queues.touch(ctx.company, queue["id"])
-    if task.get("status") == STOPPED:
-        await change_status(store, ctx.identity, task, QUEUED, reason="popped while stopped", force=True)
     out: dict = {"entry": {"task": task_id, "added": added}}
     if data.get("get_task_info"):
         out["task_info"] = {"company": task["company"], "user": task.get("user", "")}

@@ -42,14 +42,23 @@ log = logging.getLogger("specgate")
 
 
 def _secret_file(path: Path, size: int = 32) -> str:
-    """A secret generated once and kept in the data directory (mode 0600)."""
+    """A secret generated once and kept in the data directory (mode 0600). The workers of
+    ``serve --workers N`` race to create it on a first start: the file appears whole (written aside,
+    then hard-linked into place) and the losers read the winner's, so every worker signs alike."""
     if path.is_file():
         return path.read_text().strip()
     value = secrets.token_hex(size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        aside.unlink()
     return value
 
 
@@ -84,6 +93,10 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
 
     queues, workers = RedisQueues(redis_url), RedisWorkers(redis_url)
     secret = settings.auth_secret or _secret_file(settings.data_dir / "auth_secret")
+    if settings.mongo_url and not settings.auth_secret:  # a shared store suggests other hosts
+        log.warning("SPECGATE_AUTH_SECRET is not set: tokens are signed with the secret in %s, and gateways "
+                    "on other hosts refuse them; give every host the same SPECGATE_AUTH_SECRET",
+                    settings.data_dir / "auth_secret")  # fmt: skip
     tokens = TokenIssuer(
         secret=secret.encode(),
         api_version=str(tables.max_version),
@@ -100,7 +113,7 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
 
     jobs = BackgroundJobs(redis_url)
     validators, handlers = Validators(tables), Handlers(tables)
-    services.extra["api_tokens"] = ApiTokens(store, services.accounts)
+    services.extra["api_tokens"] = ApiTokens(store, services.accounts, tokens)
     services.extra["jobs"] = jobs
     services.extra["handlers"] = handlers  # asynchronous calls run their handler in a background job
     rpc = RpcApp(tables, validators, handlers, services)
@@ -125,10 +138,11 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
             _announce(settings, provisioned, redis_url if embedded is None else f"embedded Valkey at {redis_url}")
         worker = asyncio.create_task(jobs.run(services), name="specgate-background-jobs")
         flusher = asyncio.create_task(_flush_access_log(), name="specgate-access-log")
+        redeliverer = asyncio.create_task(_redeliver_popped(services), name="specgate-redeliver")
         try:
             yield
         finally:
-            for task in (worker, flusher):
+            for task in (worker, flusher, redeliverer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -201,6 +215,22 @@ def create_app(settings: Settings | None = None, *, announce: bool = False) -> A
     app.rest = rest  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]
     return app
+
+
+async def _redeliver_popped(services: Services) -> None:
+    """Queue again, every so often, what was popped and never started (see ``redeliver_unstarted``):
+    a gateway that dies between a pop and its answer loses no task. Every process runs it; a script
+    that checks the pop's time makes each entry come back once."""
+    from specgate.domain import setup
+
+    after = services.settings.redeliver_after
+    while after > 0:
+        await asyncio.sleep(min(max(after / 4, 0.5), 60))
+        try:
+            if found := await setup.redeliver_popped(services, after):
+                log.warning("queued again %d popped tasks nobody started within %d s", found, after)
+        except Exception as e:  # Redis or the store away: the next round tries again
+            log.warning("redelivery of unstarted pops skipped: %s", e)
 
 
 async def _flush_access_log() -> None:

@@ -18,13 +18,20 @@ PATH = re.compile(
     r"/(?:v(?P<version>\d\d+|\d+\.\d+)/)?(?P<service>[A-Za-z_][A-Za-z0-9_]+)\.(?P<action>[A-Za-z_][A-Za-z0-9_]+)/?"
 )
 BATCH_TYPE = "application/json-lines"
+# Nesting a body may use (objects and arrays, the body itself counting 1). ClearML's clients nest a few
+# levels; deeper values would only reach the recursive code after parsing (null dropping, storage
+# encoders, orjson's own 255-level limit when writing) and fail there as 500s instead of here as a 400.
+MAX_DEPTH = 100
 _NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")
 
 
 def _convert(value: str) -> Any:
     """Query values: digits with at most one dot become numbers, true/false booleans, else strings."""
     if _NUMBER.fullmatch(value):
-        return float(value) if "." in value else int(value)
+        if "." in value:
+            return float(value)
+        number = int(value)
+        return number if number < 2**64 else value  # past 64 bits: left a string, for the validator to name
     if value in ("true", "True", "TRUE"):
         return True
     if value in ("false", "False", "FALSE"):
@@ -54,6 +61,8 @@ def merge_query(data: dict[str, Any], query: str) -> dict[str, Any]:
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
+    if len(parents) >= MAX_DEPTH - 1:
+        raise ApiError(E.BAD_REQUEST, f"query parameter nests deeper than {MAX_DEPTH} levels")
     node = data
     for part in parents:
         child = node.get(part)
@@ -64,13 +73,18 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    """A single call's body: any JSON object; falsy JSON (or nothing) means ``{}``."""
+    """A single call's body: any JSON object; falsy JSON (or nothing) means ``{}``.
+
+    Invalid JSON, invalid UTF-8 and nesting deeper than ``MAX_DEPTH`` are 400s. A key repeated in one
+    object is not an error: the last one wins, as in orjson, Python's ``json`` and ClearML's server.
+    """
     if not body.strip():
         return {}
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ApiError(E.BAD_REQUEST, f"could not parse the JSON body: {e}") from None
+    check_depth(body, data)
     if not data:
         return {}
     if not isinstance(data, dict):
@@ -88,8 +102,22 @@ def parse_batch(body: bytes) -> list[dict[str, Any]]:
             raise ApiError(E.BAD_REQUEST, f"could not parse the JSON in batch item #{i}: {e}") from None
         if not isinstance(item, dict):
             raise ApiError(E.BAD_REQUEST, f"json lines must contain objects, found {type(item).__name__} in batch item #{i}")
+        check_depth(line, item, f" in batch item #{i}")
         items.append(item)
     return items
+
+
+def check_depth(raw: bytes, data: Any, where: str = "") -> None:
+    """Refuse a parsed body nested deeper than ``MAX_DEPTH``; a body with fewer brackets is not walked."""
+    if type(data) not in (dict, list) or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return
+    stack = [(data, 1)]
+    while stack:  # iterative: the point is not to recurse
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(E.BAD_REQUEST, f"the JSON body nests deeper than {MAX_DEPTH} levels{where}")
+        children = node.values() if type(node) is dict else node
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
 
 
 async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:

@@ -150,7 +150,7 @@ class RestApp:
                 raise ApiError(E.BAD_REQUEST, "the JSON body must be an object")
             data.update(parse_body(body))
         for name, kind in route.params.items():
-            data[name] = int(params[name]) if kind == "int" else params[name]
+            data[name] = _int(params[name]) if kind == "int" else params[name]
         window = None
         if binding["kind"] == "list":
             style = binding["pagination"]
@@ -206,6 +206,8 @@ class RestApp:
                 identity, _ = self.services.tokens.decode(value)
                 if await self.services.accounts.is_revoked(identity.session_id):
                     raise TokenError("revoked token")
+                if not await self.services.extra["api_tokens"].alive(identity.credential):
+                    raise TokenError("revoked credentials")
             return identity
         except (TokenError, binascii.Error, UnicodeDecodeError):
             if anonymous:
@@ -251,10 +253,17 @@ def _coerce(values: dict[str, list[str] | str], props: dict[str, Any]) -> dict[s
     return out
 
 
+def _int(text: str) -> int | str:
+    """An integer from a path or query string; past 64 bits it stays a string, for the validator to name
+    (as a number it would break every JSON encoder after it)."""
+    number = int(text)
+    return number if -(2**63) <= number < 2**64 else text
+
+
 def _scalar(value: str, kind: Any) -> Any:
     try:
         if kind == "integer":
-            return int(value)
+            return _int(value)
         if kind == "number":
             return float(value)
     except ValueError:

@@ -124,7 +124,9 @@ class RpcApp:
             return 202, {"id": call.id}
         client = headers.get("x-real-ip") or (scope.get("client") or ("",))[0]
         ctx = CallContext(call.id, name, pin, actual, identity, self.services, headers, client, cookies)
-        result = await handler(ctx, data) or {}
+        result = await handler(ctx, data)
+        if result is None:  # not `or {}`: an empty array answer (a REST dialect's list) stays an array
+            result = {}
         if self.settings.validate_responses and name not in self.unchecked:
             self.validators.check_response(entry.response, result)
         return 200, result
@@ -183,6 +185,8 @@ class RpcApp:
                     identity, expires = tokens.decode(token)
                     if await self.services.accounts.is_revoked(identity.session_id):
                         raise TokenError("revoked token")
+                    if not await self.services.extra["api_tokens"].alive(identity.credential):
+                        raise TokenError("revoked credentials")
                     tokens.remember(token, identity, expires)
             except TokenError as e:
                 raise ApiError(E.INVALID_TOKEN, str(e)) from None

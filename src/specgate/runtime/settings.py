@@ -37,6 +37,7 @@ class Settings:
     access_log: bool = True  # one structured line per call (call id, endpoint, version, status, ms)
     shutdown_timeout: int = 30  # seconds in-flight calls get to finish after SIGTERM
     async_result_ttl: int = 3600  # seconds the outcome of an X-Api-Async call is kept
+    redeliver_after: int = 300  # seconds after which a popped task nobody started is queued again (0: never)
     dialect_mounts: str = ""  # "cvat=/cvat/api,qarnot=/qarnot": serve a REST dialect under another prefix
 
     @classmethod
@@ -92,6 +93,7 @@ class Settings:
             access_log=flag("access_log", cls.access_log),
             shutdown_timeout=number("shutdown_timeout", cls.shutdown_timeout),
             async_result_ttl=number("async_result_ttl", cls.async_result_ttl),
+            redeliver_after=number("redeliver_after", cls.redeliver_after),
             dialect_mounts=get("dialect_mounts", cls.dialect_mounts),
         )
 

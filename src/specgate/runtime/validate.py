@@ -1,9 +1,12 @@
-"""Request validation: drop nulls, apply precomputed defaults, check with jsonschema-rs.
+"""Request validation: drop nulls, apply precomputed defaults, check with jsonschema-rs, make integers ints.
 
 Validators are built once per distinct schema when the tables load. Request schemas are checked
 leniently, as ClearML's server does: unknown top-level keys are accepted even where a spec says
 ``additionalProperties: false`` (the SDK sends ``"method": "get"`` in every body), and ``null`` means
-absent. Formats are not asserted: the SDK sends ISO datetimes without a zone.
+absent. Formats are not asserted: the SDK sends ISO datetimes without a zone. JSON Schema's integers
+include ``5.0`` and ``1e30`` (orjson reads integers past 64 bits as floats), so a valid request's
+integer fields are made Python ints, and one outside 64 bits is refused: handlers slice, count and
+store with them.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Validators:
             key: jsonschema_rs.Draft7Validator(_lenient(tables.schemas[key]), validate_formats=False) for key in keys
         }
         self._response: dict[str, Any] = {}  # built on first use: only dev and test check responses
+        self._integers = {key: paths for key in keys if (paths := integer_paths(tables.schemas[key]))}
 
     def check_response(self, schema_key: str, data: Any) -> None:
         """Raise when a handler's answer breaks its response schema (a bug in the handler or spec)."""
@@ -128,6 +132,8 @@ class Validators:
                 validator.validate(data)
             except jsonschema_rs.ValidationError as e:
                 raise _explain(e) from None
+        for path in self._integers.get(schema_key, ()):
+            data = _as_int(data, path, [])
         return data
 
     def validate_request(self, endpoint: str, version: str | Version, payload: Any) -> dict[str, Any]:
@@ -135,6 +141,57 @@ class Validators:
         key = entry.request or entry.batch_request
         assert key is not None  # the compiler guarantees one of them
         return self.check(key, payload)
+
+
+def integer_paths(root: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Where a request schema declares integers: property names, ``[]`` for array items, ``{}`` for the
+    values of a map (``anyOf`` branches and ``$ref``s followed, recursive definitions cut at depth 8)."""
+    defs, out = root.get("definitions", {}), set()
+
+    def walk(schema: Any, path: tuple[str, ...]) -> None:
+        for _ in range(32):
+            if not (isinstance(schema, dict) and "$ref" in schema):
+                break
+            schema = defs.get(schema["$ref"].rsplit("/", 1)[-1])
+        if not isinstance(schema, dict) or len(path) > 8:
+            return
+        kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        if "integer" in kinds:
+            out.add(path)
+        for name, sub in (schema.get("properties") or {}).items():
+            walk(sub, (*path, name))
+        if isinstance(schema.get("additionalProperties"), dict):
+            walk(schema["additionalProperties"], (*path, "{}"))
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], (*path, "[]"))
+        for branch in (*schema.get("anyOf", ()), *schema.get("oneOf", ())):
+            walk(branch, path)
+
+    walk(root, ())
+    return sorted(out, key=len)
+
+
+def _as_int(node: Any, path: tuple[str, ...], where: list) -> Any:
+    """``node`` with the numbers at ``path`` made ints (copied where changed, never mutated)."""
+    if not path:
+        kind = type(node)
+        if kind is float and node.is_integer() or kind is int:
+            if not -(2**63) <= node < 2**64:
+                field = format_path(where)
+                raise RequestValidationError(field, f"invalid field {field!r}: {node!r} is out of range for a 64-bit integer", "maximum")
+            return int(node)
+        return node
+    head, rest = path[0], path[1:]
+    if head == "[]" and type(node) is list:
+        new = [_as_int(v, rest, [*where, i]) for i, v in enumerate(node)]
+        return new if any(a is not b for a, b in zip(new, node)) else node
+    if head == "{}" and type(node) is dict:
+        new_map = {k: _as_int(v, rest, [*where, k]) for k, v in node.items()}
+        return new_map if any(new_map[k] is not v for k, v in node.items()) else node
+    if type(node) is dict and head in node:
+        value = _as_int(node[head], rest, [*where, head])
+        return node if value is node[head] else {**node, head: value}
+    return node
 
 
 class ResponseValidationError(RuntimeError):
