@@ -235,7 +235,17 @@ def test_catastrophic_patterns_are_refused(client, long_names, endpoint, pattern
     assert code == (400, 21) and "exponential" in message, message
 
 
-@pytest.mark.parametrize("pattern", ["^a+$", "^(ab|cd)*$", "a{40}", "^[ab]*a$"])
+@pytest.mark.parametrize("endpoint", ["tasks.get_all", "projects.get_all"])
+@pytest.mark.parametrize("pattern", [".*a.*a.*a!", "a+b+c+d", "(.*x|y+)z*w+"])
+def test_polynomial_patterns_are_refused(client, long_names, endpoint, pattern):
+    """Three unbounded repetitions make a failing search cubic or worse in the name's length."""
+    started = time.monotonic()
+    code, message, _ = call(client, endpoint, {"name": pattern, "only_fields": ["id"]})
+    assert code == (400, 21) and "unbounded repetitions" in message, message
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("pattern", ["^a+$", "^(ab|cd)*$", "a{40}", "^[ab]*a$", ".*a.*a"])
 def test_plain_patterns_still_match(client, long_names, pattern):
     code, message, data = call(client, "tasks.get_all", {"name": pattern, "only_fields": ["name"]})
     assert code == (200, 0), message

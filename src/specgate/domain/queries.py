@@ -54,6 +54,7 @@ class Query:
 
 
 MAX_REGEX = 512
+MAX_UNBOUNDED = 2  # unbounded repetitions in one client pattern (see _unbounded)
 
 
 def check_field(name: Any) -> str:
@@ -76,7 +77,27 @@ def check_regex(pattern: str, name: str) -> str:
     if _nested_repeat(parsed, False):
         raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: a repetition of a repetition or of alternatives that match "
                                               "alike, such as (a+)+ or (a|ab)*, can take exponential time")  # fmt: skip
+    if _unbounded(parsed) > MAX_UNBOUNDED:
+        raise ApiError(E.INVALID_REGEX_ERROR, f"{name}: more than {MAX_UNBOUNDED} unbounded repetitions (*, +, {{n,}}); "
+                                              "each one multiplies the time a search can take by the text's length")  # fmt: skip
     return pattern
+
+
+def _unbounded(items: Any) -> int:
+    """How many repetitions without an upper bound a parsed pattern holds: a search that fails tries
+    about n^k ways with k of them (``.*a.*a.*a!`` took 4 s on one 1,000-character name)."""
+    count = 0
+    for op, arg in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            count += (arg[1] is re._parser.MAXREPEAT) + _unbounded(arg[2])
+        elif name == "SUBPATTERN":
+            count += _unbounded(arg[-1])
+        elif name == "BRANCH":
+            count += max((_unbounded(branch) for branch in arg[1]), default=0)
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            count += _unbounded(arg[1])
+    return count
 
 
 def _nested_repeat(items: Any, inside: bool) -> bool:

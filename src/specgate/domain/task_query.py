@@ -18,7 +18,7 @@ from specgate._generated import errors as E
 from specgate.adapters.ports import All, And, Empty, Eq, Exists, Filter, In, NotIn, Or, Range, Regex
 from specgate.core.errors import ApiError
 from specgate.core.versions import Version
-from specgate.domain.queries import QuerySpec, build, encode_scroll
+from specgate.domain.queries import QuerySpec, build, encode_scroll, portable
 
 from .task_access import TASKS, project_descendants
 from .task_documents import parse_moment, wire_shaper
@@ -65,15 +65,6 @@ def _number(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def _portable(f: Filter) -> Filter:
-    """``Empty`` (what a null list value asks for) in the filters every adapter compiles."""
-    if isinstance(f, Empty):
-        return Or((Exists(f.field, False), Eq(f.field, "")))
-    if isinstance(f, (And, Or)):
-        return type(f)(tuple(_portable(i) for i in f.items))
-    return f
 
 
 def _text_filter(text: str) -> Filter | None:
@@ -141,7 +132,7 @@ async def get_all(
     if data.get("search_text") and (text := _text_filter(data["search_text"])) is not None:
         extra.append(text)
     query = build(data, SPEC, extra)
-    where = _portable(query.where) if query.where is not None else None
+    where = portable(query.where) if query.where is not None else None
     for name in _fields_used(where) + [name for name, _ in query.order]:
         _check_field(name)
     paths: Sequence[str] = data.get("only_fields") or data.get("projection") or []
