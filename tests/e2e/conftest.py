@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> int:
+    """SIGTERM a process a test started (by its own handle, as a service manager stops it), SIGKILL it
+    if it lingers; its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
 
 
 @dataclass

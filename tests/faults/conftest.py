@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import ACCESS_KEY, SECRET_KEY, free_port
+from e2e.conftest import ACCESS_KEY, SECRET_KEY, free_port, stop_process
 
 CALL_TIMEOUT = 30.0  # a call that takes longer is a hang, reported as such
 
@@ -182,15 +182,7 @@ class Gateway:
         self.proc.wait(timeout=10)
 
     def stop(self) -> int:
-        """SIGTERM, as a service manager stops it; the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return stop_process(self.proc, timeout=30)
 
     def valkey_port(self) -> int:
         return json.loads((self.data_dir / "valkey" / "server.json").read_text())["port"]

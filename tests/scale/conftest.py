@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import orjson
 import pytest
 
 from adapters.conftest import free_port, start_nx, stop_nx
+from e2e.conftest import stop_process
 
 ACCESS_KEY = "SPECGATESCALEACCESSKEY0000001"
 SECRET_KEY = "specgate-scale-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -141,14 +141,7 @@ def wait_ready(gateway: Gateway, timeout: float = 60.0) -> None:
 
 
 def stop(gateway: Gateway) -> None:
-    """SIGTERM this gateway (by its own handle), SIGKILL it if it lingers."""
-    if gateway.proc.poll() is None:
-        gateway.proc.send_signal(signal.SIGTERM)
-        try:
-            gateway.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            gateway.proc.kill()
-            gateway.proc.wait(timeout=10)
+    stop_process(gateway.proc)
 
 
 @pytest.fixture

@@ -50,31 +50,35 @@ async def provision_company(services: Any, company: str, user: str) -> None:
 async def redeliver_popped(services: Any, after: float) -> int:
     """``task_queueing.redeliver_unstarted`` for every company with credentials: entries popped more
     than ``after`` seconds ago and never started."""
-    from .accounts import CREDENTIALS
-    from .identity import SYSTEM_COMPANY
     from .queues import Queues
     from .task_queueing import redeliver_unstarted
 
     queues = Queues(services.store, services.queues)
     before = to_iso(datetime.now(timezone.utc) - timedelta(seconds=after))
     total = 0
-    for company in await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY]):
+    for company in await _companies(services.store):
         total += await redeliver_unstarted(services.store, queues, company, before)
     return total
+
+
+async def _companies(store: DocumentStore) -> list[str]:
+    """The companies that have credentials: those whose queues the repairs look after."""
+    from .accounts import CREDENTIALS
+    from .identity import SYSTEM_COMPANY
+
+    return await store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY])
 
 
 async def repair_queues(services: Any) -> dict[str, int]:
     """Reconcile queue contents with task statuses for every company that has credentials (run at
     start-up and by ``specgate repair-queues``): a crash between the two writes of an enqueue loses
     nothing."""
-    from .accounts import CREDENTIALS
-    from .identity import SYSTEM_COMPANY
     from .queues import Queues
     from .task_queueing import reconcile
 
     totals = {"companies": 0, "restored": 0, "dropped": 0}
     queues = Queues(services.store, services.queues)
-    companies = await services.store.distinct(CREDENTIALS, "user_company", companies=[SYSTEM_COMPANY])
+    companies = await _companies(services.store)
     progress = Progress("reconciling queues of companies", len(companies))
     for company in companies:
         found = await reconcile(services.store, queues, company)

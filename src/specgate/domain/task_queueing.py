@@ -99,7 +99,8 @@ async def redeliver_unstarted(store: Any, queues: Queues, company: str, popped_b
     """Hand out again the entries popped before ``popped_before`` whose task is still ``queued`` in
     that queue: nobody started it, so the answer to that ``get_next_task`` most likely never arrived
     (the gateway died after the pop). Agents call ``tasks.started`` right after a pop; a task popped
-    by a consumer that never starts it is handed out again after the same delay."""
+    by a consumer that never starts it is handed out again after the same delay. The record of the
+    other old pops (their tasks were started) is dropped, so it does not grow with uptime."""
     redelivered = 0
     for queue in await store.find(QUEUES, companies=[company], fields=["id"]):
         stale = {t: at for t, at in (await queues.backend.popped_at(queue["id"])).items() if at < popped_before}
@@ -111,6 +112,7 @@ async def redeliver_unstarted(store: Any, queues: Queues, company: str, popped_b
         )  # fmt: skip
         for task in waiting:
             redelivered += int(await queues.backend.redeliver(queue["id"], task["id"], stale[task["id"]]))
+        await queues.backend.forget_popped(queue["id"], sorted(set(stale) - {t["id"] for t in waiting}))
     return redelivered
 
 
