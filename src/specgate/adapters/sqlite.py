@@ -26,11 +26,12 @@ array-text columns for fields that rarely hold an array.
 
 Indexes. A declared index becomes ``kx:<collection>:<fields>`` over the key columns, followed by
 ``company``, every other key column and every array-text column of the collection (a ``filter_only``
-index adds its columns to the others and gets no kx index of its own): a query that filters on key columns and
-orders by an indexed field walks that one index and reads the table (the document) only for rows
-that pass, so a page costs about the same at 1k and 100k rows. A page projected to key fields
-(what list calls ask for) is read from the index alone. A field whose rows never hold an
-array compiles to plain comparisons on its column, which the indexes serve; that is checked per
+index adds its columns to the others and gets no kx index of its own): a query that filters on key
+columns and orders by an indexed field walks that one index and reads the table (the document) only
+for rows that pass, so a page costs about the same at 1k and 100k rows. An index declared with
+``id`` after its fields (``(last_update, id)``) also serves the tie-break, so a page in either
+direction needs no sort, and a page projected to key fields (what list calls ask for) is read from
+the index alone. A field whose rows never hold an array compiles to plain comparisons on its column, which the indexes serve; that is checked per
 query with one index lookup (in the kx index the field leads, else its partial index
 ``ax:<collection>:<field>`` of array rows), and when array rows exist they are also tested element
 by element on the JSON. Unique indexes stay expression indexes over ``json_extract`` (their clash
@@ -688,7 +689,7 @@ class SqliteStore:
         keys = self._layouts[collection].keys
         terms = [f"{keys.get(field) or _key_sql(field)} {'DESC' if descending else 'ASC'}" for field, descending in order]
         if not any(field == "id" for field, _ in order):
-            terms.append(f"id {'DESC' if order and order[-1][1] else 'ASC'}")  # the kx indexes hold it next
+            terms.append(f"id {'DESC' if order and order[-1][1] else 'ASC'}")  # a (field, id) index serves either way
         return ", ".join(terms)
 
     @staticmethod
