@@ -107,6 +107,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,  # specgate logs each call itself, as JSON with its call id
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_keep_alive=settings.keep_alive,
     )
     if embedded is not None:
         embedded.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -53,9 +54,10 @@ def test_not_ready_while_redis_is_down(tmp_path) -> None:
         thread.join(timeout=10)
 
 
-def _serve(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
+def _serve(tmp_path: Path, port: int, *args: str, **settings: str) -> subprocess.Popen:
     env = {**os.environ, "SPECGATE_DATA_DIR": str(tmp_path), "SPECGATE_PORT": str(port), "SPECGATE_ACCESS_KEY": ACCESS_KEY,
-           "SPECGATE_SECRET_KEY": SECRET_KEY, "SPECGATE_LOG_FORMAT": "json", "SPECGATE_ENV": "test"}  # fmt: skip
+           "SPECGATE_SECRET_KEY": SECRET_KEY, "SPECGATE_LOG_FORMAT": "json", "SPECGATE_ENV": "test",
+           **{f"SPECGATE_{name.upper()}": value for name, value in settings.items()}}  # fmt: skip
     exe = Path(sys.executable).with_name("specgate")
     proc = subprocess.Popen([str(exe), "serve", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -100,6 +102,37 @@ def test_calls_are_logged_as_json_and_sigterm_lets_in_flight_calls_finish(tmp_pa
     login = [entry for entry in logs if entry.get("call_id") == call_id]
     assert login and login[0]["endpoint"] == "auth.login" and login[0]["status"] == 200 and login[0]["level"] == "info"
     assert sum(1 for entry in logs if entry.get("endpoint") == "auth.login" and entry["status"] == 200) == 2
+
+
+def test_idle_connections_stay_open_for_the_keep_alive_setting(tmp_path) -> None:
+    """A pooled connection reused after the server's idle timeout closes under the request (ReadError
+    in httpx, whose pools expire after 5 s, uvicorn's own default): the setting must reach uvicorn."""
+    port = free_port()
+    proc = _serve(tmp_path, port, keep_alive="3")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+        def ping() -> int:
+            connection.request("GET", "/health/live")
+            response = connection.getresponse()
+            response.read()
+            return response.status
+
+        assert ping() == 200
+        socket_used = connection.sock
+        time.sleep(1.5)  # idle, within the setting: the same connection serves the next call
+        assert ping() == 200 and connection.sock is socket_used
+        time.sleep(4.5)  # idle past it: the server has closed its end
+        assert socket_used.recv(1) == b""
+        connection.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stderr.close()
 
 
 def test_serve_with_two_workers_shares_one_queue_backend(tmp_path) -> None:

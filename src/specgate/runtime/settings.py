@@ -36,6 +36,9 @@ class Settings:
     log_format: str = "json"  # json | text
     access_log: bool = True  # one structured line per call (call id, endpoint, version, status, ms)
     shutdown_timeout: int = 30  # seconds in-flight calls get to finish after SIGTERM
+    # seconds an idle keep-alive connection stays open: longer than clients' pool expiry (httpx 5 s)
+    # and load balancers' idle timeouts (60 s), so a client never reuses a connection as it closes
+    keep_alive: int = 75
     async_result_ttl: int = 3600  # seconds the outcome of an X-Api-Async call is kept
     redeliver_after: int = 300  # seconds after which a popped task nobody started is queued again (0: never)
     dialect_mounts: str = ""  # "cvat=/cvat/api,qarnot=/qarnot": serve a REST dialect under another prefix
@@ -92,6 +95,7 @@ class Settings:
             log_format=get("log_format", cls.log_format),
             access_log=flag("access_log", cls.access_log),
             shutdown_timeout=number("shutdown_timeout", cls.shutdown_timeout),
+            keep_alive=number("keep_alive", cls.keep_alive),
             async_result_ttl=number("async_result_ttl", cls.async_result_ttl),
             redeliver_after=number("redeliver_after", cls.redeliver_after),
             dialect_mounts=get("dialect_mounts", cls.dialect_mounts),
