@@ -71,6 +71,17 @@ def _serve(tmp_path: Path, port: int, *args: str, **settings: str) -> subprocess
     raise RuntimeError("specgate serve did not become ready")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL if it has not exited 30 s later."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+
+
 def test_calls_are_logged_as_json_and_sigterm_lets_in_flight_calls_finish(tmp_path) -> None:
     port = free_port()
     proc = _serve(tmp_path, port)
@@ -126,13 +137,7 @@ def test_idle_connections_stay_open_for_the_keep_alive_setting(tmp_path) -> None
         assert socket_used.recv(1) == b""
         connection.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.stderr.close()
+        _stop(proc)
 
 
 def test_serve_with_two_workers_shares_one_queue_backend(tmp_path) -> None:
@@ -157,10 +162,4 @@ def test_serve_with_two_workers_shares_one_queue_backend(tmp_path) -> None:
             popped = {ok("queues.get_next_task", queue=queue)["entry"]["task"] for _ in tasks}
             assert popped == set(tasks)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.stderr.close()
+        _stop(proc)
