@@ -30,8 +30,9 @@ index adds its columns to the others and gets no kx index of its own): a query t
 columns and orders by an indexed field walks that one index and reads the table (the document) only
 for rows that pass, so a page costs about the same at 1k and 100k rows. An index declared with
 ``id`` after its fields (``(last_update, id)``) also serves the tie-break, so a page in either
-direction needs no sort, and a page projected to key fields (what list calls ask for) is read from
-the index alone. A field whose rows never hold an array compiles to plain comparisons on its column, which the indexes serve; that is checked per
+direction needs no sort, and a page projected to key fields (what list calls ask for) takes their
+values from the index: no JSON is parsed, though SQLite still visits each answered row (it never
+counts an index over generated columns as covering, 3.40 to 3.51; ~1 µs a row). A field whose rows never hold an array compiles to plain comparisons on its column, which the indexes serve; that is checked per
 query with one index lookup (in the kx index the field leads, else its partial index
 ``ax:<collection>:<field>`` of array rows), and when array rows exist they are also tested element
 by element on the JSON. Unique indexes stay expression indexes over ``json_extract`` (their clash
@@ -832,8 +833,8 @@ class SqliteStore:
 
     def _picks(self, collection: str, fields: Sequence[str] | None) -> list[str] | None:
         """The fields of a projection when the kx indexes hold them all (key fields): a page of them
-        is then read from the index alone, no document parsed but those of object or array values
-        that have no array-text column."""
+        then takes their values from the index, no document parsed but those of object or array
+        values that have no array-text column."""
         if fields is None:
             return None
         keys = self._layouts[collection].keys
