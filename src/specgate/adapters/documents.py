@@ -12,18 +12,19 @@ from specgate.adapters.ports import Document
 
 
 def clean(value: Any) -> Any:
-    """Drop None-valued keys recursively (through lists too); tuples become lists."""
+    """Drop None-valued keys recursively (through lists too); tuples become lists. Scalars are kept
+    without a call: most of a document's values are strings and numbers."""
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
+        for key in value:
+            if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f"document keys must be strings, not {key!r}")
-            if item is not None:
-                out[key] = clean(item)
-        return out
+        return {k: v if type(v) in _SCALARS else clean(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return [clean(item) for item in value]
+        return [v if type(v) in _SCALARS else clean(v) for v in value]
     return value
+
+
+_SCALARS = (str, int, float, bool)
 
 
 def prepare(doc: Document) -> Document:

@@ -59,10 +59,14 @@ _UNESCAPE = {code: char for char, code in _ESCAPES.items()}
 def _encode(value: Any) -> Any:
     """``value`` with every object key escaped. MongoDB reads a dotted key as a path, refuses ``$``-prefixed
     keys before 5.0 (and in places after), gives ``{"$ref": …, "$id": …}`` back as a DBRef, and BSON keys
-    cannot hold NUL; keys without those characters (and ``%``) are stored as they are."""
+    cannot hold NUL; keys without those characters (and ``%``) are stored as they are. Identifiers hold
+    none of them, and ``isidentifier`` costs a tenth of ``translate``: most keys skip it."""
     kind = type(value)
     if kind is dict:
-        return {k.translate(_ESCAPE): _encode(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+        return {
+            (k if k.isidentifier() else k.translate(_ESCAPE)): _encode(v) if type(v) in _CONTAINERS else v
+            for k, v in value.items()
+        }
     if kind is list:
         return [_encode(v) if type(v) in _CONTAINERS else v for v in value]
     return value
