@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -132,7 +132,7 @@ class RestApp:
             raise ApiError(E.RESOURCE_NOT_FOUND, text="Not found.")
         endpoint = self.tables.endpoints[route.endpoint]
         key = parse_key(route.key)
-        call_id = uuid.uuid4().hex
+        call_id = os.urandom(16).hex()
         scope["specgate.call"] = (call_id, route.endpoint, route.key)
         entry = endpoint.versions[key]
         identity = await self._authenticate(mount.profile, route.endpoint, endpoint.authorize, headers, method)

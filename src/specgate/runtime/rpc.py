@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import traceback
-import uuid
 from typing import Any
 
 from specgate._generated import errors as E
@@ -48,7 +48,7 @@ class Call:
     __slots__ = ("id", "trx", "endpoint", "requested", "actual", "headers")
 
     def __init__(self, headers: dict[str, str]):
-        self.id = uuid.uuid4().hex
+        self.id = os.urandom(16).hex()  # 32 hex digits as ClearML's, without uuid4's cost (4.6 us)
         self.headers = headers
         self.trx = headers.get("x-clearml-trx") or headers.get("x-trains-trx") or self.id
         self.endpoint = ""
