@@ -254,6 +254,26 @@ async def test_sqlite_array_values_in_a_key_field(sqlite_path: str) -> None:
         await store.close()
 
 
+async def test_sqlite_remembered_filters_tell_true_from_one(sqlite_path: str) -> None:
+    """Compiled filters are remembered: Eq(n, 1) and Eq(n, True) are equal as Python values, yet
+    select different rows, on a key field and on a plain one, asked in either order, again and again."""
+    store = SqliteStore(sqlite_path)
+    await store.open()
+    try:
+        await store.ensure_indexes("things", [Index(("n",))])
+        await store.insert("things", {"id": "one", "company": "A", "n": 1, "m": 1})
+        await store.insert("things", {"id": "yes", "company": "A", "n": True, "m": True})
+        for _ in range(2):
+            for field in ("n", "m"):
+                assert [d["id"] for d in await store.find("things", companies=A, where=Eq(field, True))] == ["yes"]
+                assert [d["id"] for d in await store.find("things", companies=A, where=Eq(field, 1))] == ["one"]
+                assert [d["id"] for d in await store.find("things", companies=A, where=In(field, (1.0,)))] == ["one"]
+        await store.insert("things", {"id": "two", "company": "A", "n": 1, "m": 1})
+        assert [d["id"] for d in await store.find("things", companies=A, where=Eq("n", 1))] == ["one", "two"]
+    finally:
+        await store.close()
+
+
 # the DDL of the previous layout: expression indexes plus array-marker partial indexes
 PREVIOUS_LAYOUT = [
     "CREATE TABLE tasks (id TEXT PRIMARY KEY, company TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL)",

@@ -493,6 +493,7 @@ class _Layout:
     texts: dict[str, str] = dc_field(default_factory=dict)  # key field -> its array-text column (quoted)
     leading: dict[str, str] = dc_field(default_factory=dict)  # field -> a kx index it leads (quoted)
     probes: dict[tuple[str, ...], str] = dc_field(default_factory=dict)  # fields -> their array probe SQL
+    filters: dict[tuple, tuple[str, list[Any]]] = dc_field(default_factory=dict)  # see SqliteStore._compiled
 
 
 class SqliteStore:
@@ -619,15 +620,36 @@ class SqliteStore:
         self._execute("COMMIT")
 
     def _key_fields(self, collection: str, where: Filter | None) -> list[str]:
-        """The key fields a filter uses: their compiled form depends on ``_arrays``, so a query
-        using any runs in one ``_transaction`` with that probe."""
+        """The key fields a filter uses: their compiled form depends on ``_arrays``."""
         return sorted(_fields(where) & self._layouts[collection].keys.keys())
+
+    def _probed(self, collection: str, where: Filter | None) -> bool:
+        """Whether compiling ``where`` probes for array rows (a key field not declared an array):
+        the probe and the query it shaped then run in one ``_transaction``, one snapshot."""
+        texts = self._layouts[collection].texts
+        return any(field not in texts for field in self._key_fields(collection, where))
 
     def _scope(self, collection: str, companies: Sequence[str], where: Filter | None) -> tuple[str, list[Any]]:
         """``_where`` with this collection's key columns; call inside ``_transaction``."""
-        arrays = self._arrays(collection, self._key_fields(collection, where))
+        return self._compiled(collection, companies, where, self._arrays(collection, self._key_fields(collection, where)))
+
+    def _compiled(
+        self, collection: str, companies: Sequence[str], where: Filter | None, arrays: frozenset[str]
+    ) -> tuple[str, list[Any]]:
+        """``_where``, remembered per layout: list calls repeat the same filters (a UI polling, the
+        SDK paging), and compiling one costs more than running it. Keyed by ``repr``, which tells
+        ``True`` from ``1`` where filter equality does not; the parameters are shared, never changed."""
         layout = self._layouts[collection]
-        return _where(companies, where, keys=layout.keys, arrays=arrays, texts=layout.texts)
+        text = repr(where)
+        key = (tuple(companies), text, arrays)
+        found = layout.filters.get(key)
+        if found is None:
+            found = _where(companies, where, keys=layout.keys, arrays=arrays, texts=layout.texts)
+            if len(text) <= 4096:  # long id lists are rarely repeated
+                if len(layout.filters) >= 512:
+                    layout.filters.clear()
+                layout.filters[key] = found
+        return found
 
     def _arrays(self, collection: str, fields: Sequence[str]) -> frozenset[str]:
         """Which of these key fields hold an array in some row: one index lookup each, in the kx
@@ -819,7 +841,7 @@ class SqliteStore:
     ) -> list[Document]:
         self._table(collection)
         picks = self._picks(collection, fields)
-        with self._transaction(bool(self._key_fields(collection, where))):
+        with self._transaction(self._probed(collection, where)):
             sql, params, hint = self._select(collection, companies, where, order, skip, limit, picks)
             try:
                 rows = self._execute(sql, params).fetchall()
@@ -851,7 +873,7 @@ class SqliteStore:
         """find's statement, its parameters and its index hint; call inside ``_transaction``."""
         layout = self._layouts[collection]
         arrays = self._arrays(collection, self._key_fields(collection, where))
-        cond, params = _where(companies, where, keys=layout.keys, arrays=arrays, texts=layout.texts)
+        cond, params = self._compiled(collection, companies, where, arrays)
         hint = self._hint(collection, companies, where, arrays, order, skip, limit)
         columns = "doc"
         if picks is not None:  # see _from_keys: (key, array text, other JSON value) per field
@@ -871,7 +893,7 @@ class SqliteStore:
 
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        with self._transaction(bool(self._key_fields(collection, where))):
+        with self._transaction(self._probed(collection, where)):
             cond, params = self._scope(collection, companies, where)
             return self._execute(f"SELECT COUNT(*) FROM {table} WHERE {cond}", params).fetchone()[0]
 
@@ -879,7 +901,7 @@ class SqliteStore:
         self, collection: str, field: str, *, companies: Sequence[str], where: Filter | None = None
     ) -> list[Any]:
         table = self._table(collection)
-        with self._transaction(bool(self._key_fields(collection, where))):
+        with self._transaction(self._probed(collection, where)):
             cond, params = self._scope(collection, companies, where)
             if field in _COLUMNS:
                 rows = self._execute(f"SELECT DISTINCT {field} FROM {table} WHERE {cond}", params).fetchall()
@@ -917,7 +939,7 @@ class SqliteStore:
 
     async def delete_many(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
         table = self._table(collection)
-        with self._transaction(bool(self._key_fields(collection, where)), write=True):
+        with self._transaction(self._probed(collection, where), write=True):
             cond, params = self._scope(collection, companies, where)
             return self._execute(f"DELETE FROM {table} WHERE {cond}", params).rowcount
 
