@@ -32,8 +32,9 @@ for rows that pass, so a page costs about the same at 1k and 100k rows. An index
 ``id`` after its fields (``(last_update, id)``) also serves the tie-break, so a page in either
 direction needs no sort, and a page projected to key fields (what list calls ask for) takes their
 values from the index: no JSON is parsed, though SQLite still visits each answered row (it never
-counts an index over generated columns as covering, 3.40 to 3.51; ~1 µs a row). A field whose rows never hold an array compiles to plain comparisons on its column, which the indexes serve; that is checked per
-query with one index lookup (in the kx index the field leads, else its partial index
+counts an index over generated columns as covering, 3.40 to 3.51; ~1 µs a row). A field whose rows
+never hold an array compiles to plain comparisons on its column, which the indexes serve; that is
+checked per query with one index lookup (in the kx index the field leads, else its partial index
 ``ax:<collection>:<field>`` of array rows), and when array rows exist they are also tested element
 by element on the JSON. Unique indexes stay expression indexes over ``json_extract`` (their clash
 rules are unchanged).
