@@ -19,9 +19,12 @@ filled to each size in bulk (untimed), then, at each size:
   ``get`` by id; ``list``: a page of 50 with an indexed filter (status + project), order and
   projection; ``update``: compare-and-swap get + replace; ``claim``: find the oldest ``queued`` task
   and CAS it to ``in_progress`` (retried on a lost race), as a store-polling worker would; ``insert``;
-- for MongoDB, each path issued directly with PyMongo (the adapter's own query documents, so the
-  ratio is the adapter layer's cost; plus the flat query form for the page, which nx-27017 answers
-  faster and wrongly for arrays, see ``specgate.adapters.mongo._scoped``);
+- for MongoDB, each path issued directly with PyMongo (the adapter's own query documents, through a
+  client with the adapter's own options, so the ratio is the adapter layer's cost; plus the flat
+  query form for the page, which nx-27017 answers faster and wrongly for arrays, see
+  ``specgate.adapters.mongo._scoped``). The options themselves cost ~60 µs of client CPU an insert
+  and ~100 µs a find_one here: with a socket timeout, PyMongo's async reads each go through
+  ``asyncio.wait_for``; the adapter keeps it, or a partitioned server would hang calls for good;
 - ``tasks.get_all`` latency through the domain code (``specgate.domain.task_query.get_all``, what
   the endpoint runs) for a page of 50: without a filter, with the SDK's ``system_tags: [-archived]``,
   with indexed filters (project; a rare status; 50 ids), and with a filter no index serves (tags).
@@ -363,7 +366,7 @@ async def run_mongo(sizes: list[int], timer: Timer, url: str) -> None:
 
     store = MongoStore(url, database=f"bench_{uuid.uuid4().hex[:8]}")
     await store.open()
-    direct_client: AsyncMongoClient = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    direct_client: AsyncMongoClient = AsyncMongoClient(url, **store.client_options)
     col = direct_client[store.database_name]["tasks"]
     filler, rnd = Filler(), random.Random(11)
     paths, direct, latencies = {}, {}, {}

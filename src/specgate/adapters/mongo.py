@@ -267,6 +267,11 @@ class MongoStore:
         self._client: AsyncMongoClient | None = None
         self._db = None
 
+    @property
+    def client_options(self) -> dict[str, Any]:
+        """The ``AsyncMongoClient`` options this store connects with (timeouts, Int64 decoding)."""
+        return dict(self._options)
+
     # lifecycle
 
     @_guarded
