@@ -405,6 +405,30 @@ async def test_mongo_database_name(nx_url: str) -> None:
         await store.close()
 
 
+async def test_mongo_escaped_keys_come_back_through_get_and_projected_find(nx_url: str) -> None:
+    """Keys MongoDB cannot hold as they are (``$``, ``.``, NUL, and ``%``, the escape itself) come back
+    intact from every read; only a document that has one carries the mark that asks for decoding, and
+    a key that is a bare ``%`` is stored escaped, never taken for that mark."""
+    store = MongoStore(nx_url, database="escaped_keys")
+    await store.open()
+    try:
+        odd = {"a.b": 1, "$x": {"c.d": [{"%": 2, "e$": 3}]}, "n\x00ul": 4, "%": 5, "100%2E": 6}
+        await store.insert("things", {"id": "odd", "company": "A", "params": odd})
+        await store.insert("things", {"id": "plain", "company": "A", "params": {"lr": 1, "batch-size": 2}})
+        raw = {d["_id"]: d for d in await store._db["things"].find({}).to_list()}
+        assert "%" in raw["odd"] and "%" not in raw["plain"]
+        assert raw["odd"]["params"]["%25"] == 5 and "a%2Eb" in raw["odd"]["params"]
+        assert raw["plain"]["params"] == {"lr": 1, "batch-size": 2}
+        assert (await store.get("things", "odd", companies=A))["params"] == odd
+        assert await store.get("things", "odd", companies=A, fields=("params",)) == {"id": "odd", "params": odd}
+        found = await store.find("things", companies=A, fields=("params",))
+        assert sorted(found, key=lambda d: d["id"]) == [{"id": "odd", "params": odd}, {"id": "plain", "params": {"lr": 1, "batch-size": 2}}]
+        assert "%" not in await store.get("things", "odd", companies=A)
+    finally:
+        await store.drop_database()
+        await store.close()
+
+
 async def test_mongo_stores_id_as_underscore_id(nx_url: str) -> None:
     store = MongoStore(nx_url, database="underscore_id")
     await store.open()

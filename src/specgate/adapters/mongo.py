@@ -10,7 +10,9 @@ a field (``partialFilterExpression`` with ``$exists``). No transactions.
 
 A document's ``id`` is stored as ``_id``. Keys are stored escaped (``_encode``): ``%``, ``.``, ``$`` and
 NUL become ``%25``, ``%2E``, ``%24`` and ``%00``, so that clients' free-form maps (hyper-parameter and
-configuration names, ``runtime``, ``container``, metadata) store any key on any MongoDB.
+configuration names, ``runtime``, ``container``, metadata) store any key on any MongoDB. A document
+with an escaped key carries the mark ``_MARK``, and only marked documents are decoded on the way out
+(the walk was a tenth of a ``get``).
 """
 
 from __future__ import annotations
@@ -54,9 +56,12 @@ _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
 _ESCAPE = str.maketrans(_ESCAPES)
 _ESCAPED = re.compile("%(?:25|2E|24|00)")
 _UNESCAPE = {code: char for char, code in _ESCAPES.items()}
+_MARK = "%"
+"""A top-level key set on stored documents in which some key was escaped. No document's own key is
+stored as a bare ``%`` (it would be ``%25``), so the mark never clashes with one."""
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: Any, escaped: list[str]) -> Any:
     """``value`` with every object key escaped. MongoDB reads a dotted key as a path, refuses ``$``-prefixed
     keys before 5.0 (and in places after), gives ``{"$ref": …, "$id": …}`` back as a DBRef, and BSON keys
     cannot hold NUL; keys without those characters (and ``%``) are stored as they are. Identifiers hold
@@ -64,12 +69,19 @@ def _encode(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
         return {
-            (k if k.isidentifier() else k.translate(_ESCAPE)): _encode(v) if type(v) in _CONTAINERS else v
+            (k if k.isidentifier() else _escape(k, escaped)): _encode(v, escaped) if type(v) in _CONTAINERS else v
             for k, v in value.items()
         }
     if kind is list:
-        return [_encode(v) if type(v) in _CONTAINERS else v for v in value]
+        return [_encode(v, escaped) if type(v) in _CONTAINERS else v for v in value]
     return value
+
+
+def _escape(key: str, escaped: list[str]) -> str:
+    stored = key.translate(_ESCAPE)
+    if stored != key:
+        escaped.append(key)
+    return stored
 
 
 def _decode(value: Any) -> Any:
@@ -101,14 +113,17 @@ def _field(field: str) -> str:
 
 
 def _to_mongo(doc: Document) -> Document:
-    body = {"_id": doc["id"]}
-    body.update(_encode({k: v for k, v in doc.items() if k != "id"}))
+    body, escaped = {"_id": doc["id"]}, []
+    body.update(_encode({k: v for k, v in doc.items() if k != "id"}, escaped))
+    if escaped:
+        body[_MARK] = True
     return body
 
 
 def _from_mongo(raw: Document, fields: Sequence[str] | None = None) -> Document:
-    doc = {"id": raw["_id"]}
-    stored = _decode({k: v for k, v in raw.items() if k != "_id"})
+    """A stored document as the port hands it out; ``raw`` (fresh from the driver) is taken apart."""
+    doc = {"id": raw.pop("_id")}
+    stored = _decode(raw) if raw.pop(_MARK, False) else raw
     if fields is None:
         doc.update(stored)
     else:
@@ -122,7 +137,7 @@ def _projection(fields: Sequence[str] | None) -> dict[str, int] | None:
     for field in fields:
         if "." in field:
             raise ValueError(f"projections name top-level fields only, not {field!r}")
-    return {"_id": 1, **{_field(f): 1 for f in fields if f != "id"}}
+    return {"_id": 1, _MARK: 1, **{_field(f): 1 for f in fields if f != "id"}}
 
 
 def _scalars(values: Iterable[Any]) -> list[Any]:
