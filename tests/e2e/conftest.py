@@ -77,6 +77,17 @@ def start_server(data_dir: Path, **overrides) -> tuple[Server, uvicorn.Server, t
 
 
 @contextlib.contextmanager
+def running_server(data_dir: Path, **overrides):
+    """``start_server`` for the length of a ``with`` block (or a fixture)."""
+    info, uv, thread = start_server(data_dir, **overrides)
+    try:
+        yield info
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
 def server_on_store(store: str, home: Path, database: str):
     """A test server on the embedded SQLite store, or on MongoDB's wire protocol (nx-27017)."""
     from adapters.conftest import start_nx, stop_nx
@@ -85,22 +96,18 @@ def server_on_store(store: str, home: Path, database: str):
     if store == "mongo":
         nx, url = start_nx(home)
         overrides["mongo_url"] = url.replace("/?", f"/{database}?")
-    info, uv, thread = start_server(home / "data", **overrides)
     try:
-        yield info
+        with running_server(home / "data", **overrides) as info:
+            yield info
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
         if nx is not None:
             stop_nx(nx)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    info, uv, thread = start_server(tmp_path_factory.mktemp("specgate-data"))
-    yield info
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with running_server(tmp_path_factory.mktemp("specgate-data")) as info:
+        yield info
 
 
 class Api:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import Api, start_server
+from .conftest import Api, running_server
 
 
 def wait_for(api: Api, call_id: str, timeout: float = 15.0) -> dict:
@@ -51,17 +51,15 @@ def test_invalid_call_fails_at_once_not_in_the_background(api) -> None:
 
 
 def test_results_expire_and_unknown_ids_are_refused(tmp_path) -> None:
-    info, uv, thread = start_server(tmp_path, async_result_ttl=1)
-    api = Api(info)
-    try:
-        status, body = call_async(api, "projects.create", name="expiring project", description="d")
-        assert status == 202
-        assert wait_for(api, body["data"]["id"])["status"] == "done"
-        time.sleep(2.2)
-        status, gone = api.call("async.result", id=body["data"]["id"])
-        assert (status, gone["meta"]["result_subcode"]) == (400, 10)
-        assert "expired" in gone["meta"]["result_msg"]
-    finally:
-        api.close()
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with running_server(tmp_path, async_result_ttl=1) as info:
+        api = Api(info)
+        try:
+            status, body = call_async(api, "projects.create", name="expiring project", description="d")
+            assert status == 202
+            assert wait_for(api, body["data"]["id"])["status"] == "done"
+            time.sleep(2.2)
+            status, gone = api.call("async.result", id=body["data"]["id"])
+            assert (status, gone["meta"]["result_subcode"]) == (400, 10)
+            assert "expired" in gone["meta"]["result_msg"]
+        finally:
+            api.close()

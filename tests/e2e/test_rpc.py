@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from .conftest import Api, start_server
+from .conftest import Api, running_server
 
 
 def claims(token: str) -> dict:
@@ -203,10 +203,6 @@ def test_logout_revokes_the_token(server):
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(tmp_path):
-    info, uv, thread = start_server(tmp_path, max_body_bytes=1000)
-    try:
+    with running_server(tmp_path, max_body_bytes=1000) as info:
         response = httpx.post(f"{info.url}/server.info", content=b"{" + b" " * 5000 + b"}")
         assert (response.status_code, response.json()["meta"]["result_code"]) == (413, 413)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from e2e.conftest import start_server
+from e2e.conftest import running_server
 
 from fuzz.checks import Client, Tracker
 
@@ -34,10 +34,8 @@ def fuzz_settings(max_examples: int) -> settings:
 
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory):
-    info, uv, thread = start_server(tmp_path_factory.mktemp("fuzz"))
-    yield info
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with running_server(tmp_path_factory.mktemp("fuzz")) as info:
+        yield info
 
 
 @pytest.fixture(scope="session")
