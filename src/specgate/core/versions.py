@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 _PATTERN = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -42,6 +43,7 @@ def parse_key(text: str) -> Version:
     return Version(int(m[1]), int(m[2]))
 
 
+@lru_cache(maxsize=256)  # parsed on every call; clients send a handful of distinct pins
 def parse_pin(text: str) -> Version:
     """Parse a client pin; like ClearML's partial versions, ``"2"`` means ``2.0``."""
     m = _PIN_PATTERN.fullmatch(text.strip())
