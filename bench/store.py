@@ -44,6 +44,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _BENCH]
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
+import math  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -274,19 +275,26 @@ async def requeue(store, claimed: list[str]) -> None:
             await store.replace("tasks", doc, expected_rev=doc["rev"])
 
 
-async def measure(store, sides: dict[str, list[tuple]], timer: Timer, claimed: list[str], rounds: int) -> dict[str, dict[str, float]]:
-    """Rounds alternate the sides (adapter, direct) path by path; the best round of each is kept."""
+async def measure(
+    store, sides: dict[str, list[tuple]], timer: Timer, claimed: list[str], rounds: int
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Rounds alternate the sides (adapter, direct) path by path. Returns the best rate of each and
+    its least client CPU per call in µs: this process only, so the server's noise stays out of it."""
     best: dict[str, dict[str, float]] = {side: {} for side in sides}
+    cpu: dict[str, dict[str, float]] = {side: {} for side in sides}
     names = list(dict.fromkeys(name for paths in sides.values() for name, _, _ in paths))
     for name in names:
         for _ in range(rounds):
             for side, paths in sides.items():
                 for path_name, one, ops in paths:
                     if path_name == name:
-                        rate, _ = await timer.rate(one, ops)
+                        started = time.process_time()
+                        rate, done = await timer.rate(one, ops)
+                        used = (time.process_time() - started) / max(done, 1) * 1e6
                         best[side][name] = max(best[side].get(name, 0.0), rate)
+                        cpu[side][name] = min(cpu[side].get(name, math.inf), used)
                         await requeue(store, claimed)
-    return best
+    return best, cpu
 
 
 GET_ALL = [
@@ -325,6 +333,20 @@ def print_rates(title: str, sizes: list[int], rows: dict[int, dict[str, float]])
         print(f"  {name:<30}" + "".join(f"{rows[n].get(name, float('nan')):>12,.0f}" for n in sizes))
 
 
+def print_layer_cost(sizes: list[int], paths: dict, direct: dict, cpu: dict) -> None:
+    """What the adapter layer adds in client CPU per call, and the rate ratio that cost alone would
+    give: the rate ratios above also carry the test server's noise (nx-27017 shares the cores)."""
+    print("\nmongo adapter layer: client CPU per call in µs (adapter / direct / added), and the rate ratio the added CPU alone gives")
+    print(f"  {'path':<30}" + "".join(f"{n:>30,}" for n in sizes))
+    for name in paths[sizes[0]]:
+        cells = []
+        for n in sizes:
+            mine, theirs = cpu[n]["adapter"][name], cpu[n]["direct"][name]
+            implied = 1 / (1 + max(mine - theirs, 0.0) * direct[n][name] / 1e6)
+            cells.append(f"{mine:,.0f} / {theirs:,.0f} / {mine - theirs:+,.0f} -> {implied:.2f}")
+        print(f"  {name:<30}" + "".join(f"{c:>30}" for c in cells))
+
+
 def print_latencies(title: str, sizes: list[int], rows: dict[int, dict[str, float]]) -> None:
     print(f"\n{title}: tasks.get_all page of 50 (domain code over the store), median ms")
     print(f"  {'filter':<30}" + "".join(f"{n:>10,}" for n in sizes) + f"  {'growth':>7}  flat?")
@@ -353,7 +375,7 @@ async def run_sqlite(sizes: list[int], timer: Timer, tmp: Path) -> None:
             latencies[n] = await get_all_latencies(store, filler, timer, rnd)
             claimed: list[str] = []
             sides = {"adapter": adapter_paths(store, filler, timer, rnd, claimed)}
-            paths[n] = (await measure(store, sides, timer, claimed, timer.rounds))["adapter"]
+            paths[n] = (await measure(store, sides, timer, claimed, timer.rounds))[0]["adapter"]
         print_rates("sqlite adapter", sizes, paths)
         print_latencies("sqlite", sizes, latencies)
     finally:
@@ -369,7 +391,7 @@ async def run_mongo(sizes: list[int], timer: Timer, url: str) -> None:
     direct_client: AsyncMongoClient = AsyncMongoClient(url, **store.client_options)
     col = direct_client[store.database_name]["tasks"]
     filler, rnd = Filler(), random.Random(11)
-    paths, direct, latencies = {}, {}, {}
+    paths, direct, latencies, cpu = {}, {}, {}, {}
     try:
         await setup.prepare(store)
         for n in sizes:
@@ -380,7 +402,7 @@ async def run_mongo(sizes: list[int], timer: Timer, url: str) -> None:
             claimed: list[str] = []
             sides = {"adapter": adapter_paths(store, filler, timer, rnd, claimed),
                      "direct": direct_paths(col, filler, timer, rnd, claimed)}  # fmt: skip
-            both = await measure(store, sides, timer, claimed, timer.rounds)
+            both, cpu[n] = await measure(store, sides, timer, claimed, timer.rounds)
             paths[n], direct[n] = both["adapter"], both["direct"]
             print(f"  measured at {n:,}", flush=True)
         print_rates("mongo adapter", sizes, paths)
@@ -395,6 +417,7 @@ async def run_mongo(sizes: list[int], timer: Timer, url: str) -> None:
         ratios = [paths[n]["list page of 50"] / direct[n]["list page of 50, flat query"] for n in sizes]
         print(f"  {'list page vs the flat query':<30}" + "".join(f"{r:>12.2f}" for r in ratios))
         print(f"  worst ratio {worst:.2f}: {verdict(worst >= 0.9)}")
+        print_layer_cost(sizes, paths, direct, cpu)
         print_latencies("mongo", sizes, latencies)
     finally:
         await store.drop_database()

@@ -281,6 +281,7 @@ class MongoStore:
         }
         self._client: AsyncMongoClient | None = None
         self._db = None
+        self._cols: dict[str, Any] = {}  # PyMongo builds a new collection object per lookup (~8 µs)
 
     @property
     def client_options(self) -> dict[str, Any]:
@@ -311,6 +312,7 @@ class MongoStore:
     async def close(self) -> None:
         if self._client is not None:
             client, self._client, self._db = self._client, None, None
+            self._cols.clear()
             await client.close()
 
     async def drop_database(self) -> None:
@@ -320,11 +322,17 @@ class MongoStore:
     # internals
 
     def _col(self, collection: str):
+        col = self._cols.get(collection) if isinstance(collection, str) else None
+        if col is not None:
+            return col
         if self._db is None:
             raise RuntimeError("MongoStore is not open")
         if not isinstance(collection, str) or not collection or "$" in collection or collection.startswith("system."):
             raise ValueError(f"bad collection name {collection!r}")
-        return self._db[collection]
+        col = self._db[collection]
+        if len(self._cols) < 64:  # the domain's collections are a fixed handful
+            self._cols[collection] = col
+        return col
 
     async def _clash(self, collection: str, exc: OperationFailure) -> DuplicateKey:
         """DuplicateKey naming the fields of the unique index that refused the write."""
@@ -409,7 +417,8 @@ class MongoStore:
             cursor = cursor.skip(int(skip))
         if limit is not None:
             cursor = cursor.limit(int(limit))
-        return [_from_mongo(raw, fields) async for raw in cursor]
+        # to_list, not ``async for``: the cursor's ``__anext__`` costs ~3 µs a document (160 µs a page)
+        return [_from_mongo(raw, fields) for raw in await cursor.to_list()]
 
     @_guarded
     async def count(self, collection: str, *, companies: Sequence[str], where: Filter | None = None) -> int:
