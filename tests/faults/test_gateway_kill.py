@@ -141,9 +141,9 @@ def test_sigkilled_gateway_restarts_with_every_acknowledged_write(tmp_path, reap
     # round 2: the gateway and its (adopted) valkey-server together
     headers = asyncio.run(bearer(gateway.port))
 
-    def kill_both() -> None:
-        os.kill(valkey, signal.SIGKILL)
+    def kill_both() -> None:  # the gateway first: alive a moment longer than its Valkey, it would answer 503s
         gateway.kill()
+        os.kill(valkey, signal.SIGKILL)
 
     asyncio.run(_hammer(gateway.port, headers, queue, book, kill_both))
     gateway.start()
