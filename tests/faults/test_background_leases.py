@@ -17,12 +17,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import redis.asyncio as redis
 
 from specgate.adapters.embedded import EmbeddedValkey
+from specgate.adapters.ports import QueueUnavailable
 from specgate.runtime.background import KEY, LEASED, BackgroundJobs
 
 from . import claimer  # noqa: F401  (registers the job faults.slow here too)
+from .proxy import SwallowingProxy
 
 LEASE = 1.0  # seconds; the job runs 3.5 s, more than three leases
 TESTS = Path(__file__).resolve().parent.parent
@@ -96,3 +99,47 @@ def test_a_job_whose_claimer_is_sigkilled_runs_once_elsewhere(tmp_path):
     assert run["left"] == (0, 0)  # nothing due, nothing leased: the job is gone for good
     print(f"\nbackground lease: claimer A killed mid-job; {other} took it over "
           f"{run['taken'] - run['killed']:.2f} s after the kill (lease {LEASE} s, job 3.5 s); runs to the end: 1")  # fmt: skip
+
+
+
+async def test_undoing_a_lost_claim_gives_back_only_what_nobody_claimed_since(tmp_path):
+    """A claim whose reply never came is undone before the worker's next claim. Its job goes back to
+    the due set, unless its lease ran out meanwhile and another worker claimed it: that one keeps it."""
+    valkey = EmbeddedValkey(tmp_path)
+    url = valkey.start()
+    proxy = SwallowingProxy(int(url.rsplit(":", 1)[1]))
+    lost = BackgroundJobs(f"redis://127.0.0.1:{proxy.port}", lease=0.3)  # its claim replies can be lost
+    other = BackgroundJobs(url, lease=0.3)
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        await lost.open()
+        await other.open()
+
+        async def claim_and_lose_the_reply() -> list[str]:
+            await other.submit("faults.slow", {"seconds": 0})
+            proxy.swallow_next_reply('"name": "faults.slow"')
+            unsettled: list[str] = []
+            with pytest.raises(QueueUnavailable):
+                await lost._claim_due(unsettled)
+            assert (len(unsettled), await client.zcard(LEASED), await client.zcard(KEY)) == (1, 1, 0)  # it ran
+            return unsettled
+
+        unsettled = await claim_and_lose_the_reply()
+        await lost._settle(unsettled)
+        assert (unsettled, await client.zcard(LEASED), await client.zcard(KEY)) == ([], 0, 1)  # due again
+        taken, _ = await other._claim_due([])
+        assert len(taken) == 1
+        await other._forget(taken[0])
+
+        unsettled = await claim_and_lose_the_reply()
+        await asyncio.sleep(0.4)  # the lease runs out ...
+        taken, _ = await other._claim_due([])  # ... and another worker claims the job
+        await lost._settle(unsettled)
+        assert len(taken) == 1 and await client.zrange(LEASED, 0, -1) == taken and await client.zcard(KEY) == 0
+        assert proxy.swallowed == 2
+    finally:
+        await client.aclose()
+        await lost.close()
+        await other.close()
+        proxy.close()
+        valkey.stop()

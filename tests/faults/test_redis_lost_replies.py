@@ -4,7 +4,9 @@ can fail in two ways.
 A reply lost after the command ran (the server died or the connection broke between the two) must
 not leave a change behind a 503. Without settling, a lost push reply left the task queued in Redis
 while its enqueue was reported failed and undone in the store (the SDK's retry then got 706 "already
-queued"), and a lost pop reply lost the entry altogether (nobody received it).
+queued"), and a lost pop reply lost the entry altogether (nobody received it). A lost reply to a
+background-job claim left the job leased to nobody: an X-Api-Async call stayed pending for the whole
+lease (30 s).
 
 Redis unreachable altogether: every call that needs it is a 503 (asynchronous calls and the worker
 registry too, which used the client directly and answered 500), calls that do not need it go on, and
@@ -14,90 +16,16 @@ when Redis is back the same gateway serves again: nobody restarts anything but R
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 import uuid
 from typing import Iterator
 
 from specgate.adapters.embedded import EmbeddedValkey
+from specgate.runtime.background import LEASE
 
 from e2e.conftest import Api, start_server
 
-
-class SwallowingProxy:
-    """TCP proxy to a Redis server that can drop the reply to the next command containing a marker:
-    the command runs, then the client's connection is cut before it hears back."""
-
-    def __init__(self, upstream_port: int):
-        self.upstream_port = upstream_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.marker: bytes | None = None
-        self.swallowed = 0
-        self.lock = threading.Lock()
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def swallow_next(self, marker: str) -> None:
-        with self.lock:
-            self.marker = marker.encode()
-
-    def close(self) -> None:
-        """Redis gone: the port refuses connections and open ones are cut."""
-        _shut(self.listener)  # shutdown wakes the thread blocked in accept(); close alone would not
-        for s in self.sockets:
-            _shut(s)
-        self.sockets.clear()
-
-    def reopen(self) -> None:
-        """Redis back, on the same port."""
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            self.sockets += [client, upstream]
-            armed = threading.Event()
-            threading.Thread(target=self._up, args=(client, upstream, armed), daemon=True).start()
-            threading.Thread(target=self._down, args=(upstream, client, armed), daemon=True).start()
-
-    def _up(self, client: socket.socket, upstream: socket.socket, armed: threading.Event) -> None:
-        try:
-            while data := client.recv(65536):
-                with self.lock:
-                    if self.marker is not None and self.marker in data:
-                        self.marker = None
-                        armed.set()
-                upstream.sendall(data)
-        except OSError:
-            pass
-        _shut(upstream)
-
-    def _down(self, upstream: socket.socket, client: socket.socket, armed: threading.Event) -> None:
-        try:
-            while data := upstream.recv(65536):
-                if armed.is_set():  # the command ran; its reply goes nowhere
-                    self.swallowed += 1
-                    break
-                client.sendall(data)
-        except OSError:
-            pass
-        _shut(client)
-        _shut(upstream)
-
-
-def _shut(s: socket.socket) -> None:
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    s.close()
+from .proxy import SwallowingProxy
 
 
 @contextlib.contextmanager
@@ -143,6 +71,21 @@ def test_a_push_or_pop_whose_reply_was_lost_is_undone_so_retries_deliver_exactly
         assert entries() == [first, second]  # the popped entry is back at the head
         delivered = [api.ok("queues.get_next_task", queue=queue).get("entry", {}).get("task") for _ in range(3)]
         assert delivered == [first, second, None]
+
+
+def test_a_background_claim_whose_reply_was_lost_is_undone_so_the_job_runs_within_seconds(tmp_path):
+    """An X-Api-Async call's job claimed by a script whose reply never came: without undoing the claim
+    the job would wait out its lease (30 s) before anybody ran it."""
+    with proxied_gateway(tmp_path) as (api, proxy):
+        task = api.ok("tasks.create", name="claimed", type="training")["id"]
+        headers = {"Authorization": f"Bearer {api.token}", "X-Api-Async": "1"}
+        proxy.swallow_next_reply('"name": "rpc.async"')  # the claim's reply carries the job
+        call = api.raw("POST", "/v2.23/tasks.get_all", json={"id": [task], "only_fields": ["id"]}, headers=headers)[1]["data"]["id"]
+        deadline = time.monotonic() + LEASE / 3
+        while (outcome := api.ok("async.result", id=call))["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proxy.swallowed == 1
+        assert (outcome["status"], outcome.get("data")) == ("done", {"tasks": [{"id": task}]})
 
 
 def test_redis_unreachable_is_503_for_every_call_that_needs_it_and_the_gateway_reconnects(tmp_path):

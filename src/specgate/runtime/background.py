@@ -12,6 +12,13 @@ runs once elsewhere. A job can therefore run twice when its process dies after d
 before removing it: jobs must tolerate that (they are steps that set states). A job claimed
 ``MAX_CLAIMS`` times without finishing kills its workers, so it is set aside in the dead set.
 
+A claim whose reply was lost (Redis died or the connection broke after the script ran) leased jobs
+that no worker holds: they would wait out the whole lease. So a claim that takes something records
+what it took and the lease's score, under a key named by a fresh token (kept for two leases), and a
+worker whose claim failed undoes it before its next claim: those jobs go back to the due set and run
+within a second or so of Redis coming back. A job whose score changed was claimed again since (its
+lease ran out first) and is left to that claim.
+
 Lease times come from the Redis server's clock (``TIME``), so gateways with skewed clocks agree on
 them; due times are the submitting gateway's clock, as before. All keys share the hash tag
 ``{specgate:bg}``, so every script touches one slot.
@@ -23,10 +30,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from typing import Any, Awaitable, Callable
 
+from specgate.adapters.ports import QueueUnavailable
 from specgate.adapters.redis_client import RedisAdapter
 
 log = logging.getLogger("specgate.background")
@@ -40,7 +49,8 @@ LEASE = 30.0  # seconds a claim lasts unless renewed
 MAX_CLAIMS = 5
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
-# KEYS: due, leased, claims, dead. ARGV: client time, how many, lease seconds, max claims.
+# KEYS: due, leased, claims, dead, this claim's record. ARGV: client time, how many, lease seconds,
+# max claims, record lifetime (ms). The record holds the lease's score as Redis wrote it, and the jobs.
 _CLAIM = _NOW + """
 local out, dead = {}, {}
 local function take(member)
@@ -64,6 +74,9 @@ if #out < limit then
     take(member)
   end
 end
+if #out > 0 then
+  redis.call('SET', KEYS[5], cjson.encode({redis.call('ZSCORE', KEYS[2], out[1]), out}), 'PX', ARGV[5])
+end
 return {out, dead}
 """
 # KEYS: leased. ARGV: lease seconds, members. Extends the leases still held; how many were.
@@ -78,6 +91,24 @@ return held
 _DONE = """
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+# KEYS: leased, due, claims, a failed claim's record. ARGV: client time. Undo the claim: its jobs
+# still leased under its score (nobody claimed them since) go back to the due set.
+_UNCLAIM = """
+local record = redis.call('GET', KEYS[4])
+if not record then return 0 end
+redis.call('DEL', KEYS[4])
+local score, members = unpack(cjson.decode(record))
+local back = 0
+for _, member in ipairs(members) do
+  if redis.call('ZSCORE', KEYS[1], member) == score then
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZADD', KEYS[2], ARGV[1], member)
+    redis.call('HINCRBY', KEYS[3], member, -1)
+    back = back + 1
+  end
+end
+return back
 """
 # KEYS: leased, due, claims. ARGV: client time, members. Give jobs not run back (shutting down).
 _RELEASE = """
@@ -123,6 +154,7 @@ class BackgroundJobs(RedisAdapter):
         self._renew = client.register_script(_RENEW)
         self._done = client.register_script(_DONE)
         self._release = client.register_script(_RELEASE)
+        self._unclaim = client.register_script(_UNCLAIM)
 
     async def submit(self, name: str, payload: dict[str, Any], delay: float = 0.0) -> str:
         if name not in JOBS:
@@ -135,12 +167,13 @@ class BackgroundJobs(RedisAdapter):
     async def run(self, services: Any, idle: float = 0.1) -> None:
         """Claim and run due jobs until cancelled; a failing job is logged, never retried forever."""
         held: set[str] = set()  # claimed here and not done: their leases are renewed
+        unsettled: list[str] = []  # records of claims sent whose replies never came
         renewer = asyncio.create_task(self._keep(held), name="specgate-background-leases")
         away = False
         try:
             while True:
                 try:
-                    due, dead = await self._guard(self._claim(keys=[KEY, LEASED, CLAIMS, DEAD], args=[time.time(), 32, self.lease, MAX_CLAIMS]))
+                    due, dead = await self._claim_due(unsettled)
                 except Exception as e:  # Redis away for a moment: say so once, try again shortly
                     _cancelled(e)
                     if not away:
@@ -165,9 +198,40 @@ class BackgroundJobs(RedisAdapter):
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            if held:  # not run (or interrupted): back to the due set, for any process to take now
+            if held or unsettled:  # not run (or interrupted): back to the due set, for any process to take now
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._release(keys=[LEASED, KEY, CLAIMS], args=[time.time(), *held]), 2.0)
+                    await asyncio.wait_for(self._give_back(held, unsettled), 2.0)
+
+    async def _claim_due(self, unsettled: list[str]) -> tuple[list[str], list[str]]:
+        """Claim due jobs (and those whose lease ran out), after undoing the claims in ``unsettled``.
+        The claim's record is in ``unsettled`` until its reply arrives, so a failure or a cancel
+        leaves it there to be undone."""
+        await self._settle(unsettled)
+        record = f"{{specgate:bg}}:claim:{os.urandom(16).hex()}"
+        unsettled.append(record)
+        claimed = await self._guard(self._claim(keys=[KEY, LEASED, CLAIMS, DEAD, record],
+                                                args=[time.time(), 32, self.lease, MAX_CLAIMS, max(1, int(self.lease * 2000))]))  # fmt: skip
+        unsettled.remove(record)
+        return claimed
+
+    async def _settle(self, unsettled: list[str]) -> None:
+        """Undo failed claims, oldest first; 503 while Redis is away (the next round tries again)."""
+        while unsettled:
+            try:
+                back = await self._guard(self._unclaim(keys=[LEASED, KEY, CLAIMS, unsettled[0]], args=[time.time()]))
+            except QueueUnavailable:
+                raise
+            except Exception:  # never stop claiming over a claim that cannot be undone: its lease runs out
+                log.exception("could not undo a failed background job claim")
+                back = 0
+            unsettled.pop(0)
+            if back:
+                log.warning("undid a background job claim whose reply was lost: %d job(s) due again", back)
+
+    async def _give_back(self, held: set[str], unsettled: list[str]) -> None:
+        await self._settle(unsettled)
+        if held:
+            await self._release(keys=[LEASED, KEY, CLAIMS], args=[time.time(), *held])
 
     async def _one(self, services: Any, raw: str) -> None:
         name = "?"
