@@ -101,7 +101,6 @@ def test_a_job_whose_claimer_is_sigkilled_runs_once_elsewhere(tmp_path):
           f"{run['taken'] - run['killed']:.2f} s after the kill (lease {LEASE} s, job 3.5 s); runs to the end: 1")  # fmt: skip
 
 
-
 async def test_undoing_a_lost_claim_gives_back_only_what_nobody_claimed_since(tmp_path):
     """A claim whose reply never came is undone before the worker's next claim. Its job goes back to
     the due set, unless its lease ran out meanwhile and another worker claimed it: that one keeps it."""

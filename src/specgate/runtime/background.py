@@ -45,6 +45,7 @@ KEY = "{specgate:bg}:due"
 LEASED = "{specgate:bg}:leased"  # job → when its lease runs out (server time, seconds)
 CLAIMS = "{specgate:bg}:claims"  # job → how many times it was claimed
 DEAD = "{specgate:bg}:dead"  # jobs set aside after MAX_CLAIMS claims, scored by when
+CLAIM_RECORD = "{specgate:bg}:claim:"  # + a claim's token → the jobs it took and their lease score
 LEASE = 30.0  # seconds a claim lasts unless renewed
 MAX_CLAIMS = 5
 
@@ -207,7 +208,7 @@ class BackgroundJobs(RedisAdapter):
         The claim's record is in ``unsettled`` until its reply arrives, so a failure or a cancel
         leaves it there to be undone."""
         await self._settle(unsettled)
-        record = f"{{specgate:bg}}:claim:{os.urandom(16).hex()}"
+        record = CLAIM_RECORD + os.urandom(16).hex()
         unsettled.append(record)
         claimed = await self._guard(self._claim(keys=[KEY, LEASED, CLAIMS, DEAD, record],
                                                 args=[time.time(), 32, self.lease, MAX_CLAIMS, max(1, int(self.lease * 2000))]))  # fmt: skip
